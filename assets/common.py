@@ -1,0 +1,106 @@
+"""Shared plumbing for assets: write one artifact atomically, catalog it, describe it to Dagster."""
+
+
+import json
+import resource
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+
+from mimo.lake.catalog import ArtifactRecord
+from mimo.lake.storage import config_hash
+from mimo.paths import git_commit
+from resources.lake import LakeResource
+
+
+@dataclass
+class WriteStats:
+    """What an artifact writer reports back."""
+
+    row_count: int | None = None
+    token_count: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process and its finished children, in MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, children) / 1024.0, 1)
+
+
+def _md(value: Any) -> Any:
+    """Dagster metadata value for plain Python values."""
+    if isinstance(value, (dict, list)):
+        return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
+    if isinstance(value, float):
+        return dg.MetadataValue.float(value)
+    if isinstance(value, bool):
+        return dg.MetadataValue.bool(value)
+    if isinstance(value, int):
+        return dg.MetadataValue.int(value)
+    return dg.MetadataValue.text(str(value))
+
+
+def write_artifact(
+    context: dg.AssetExecutionContext,
+    lake_res: LakeResource,
+    config: dict[str, Any],
+    writer: Callable[[str], WriteStats],
+    upstream_ids: Sequence[str] = (),
+    partition: str | None = None,
+    asset_name: str | None = None,
+) -> dg.MaterializeResult:
+    """Run ``writer(tmp_dir)``, move the result to its deterministic path, catalog it.
+
+    The directory is ``<lake>/<asset>/<partition>/<config hash>/``; the content hash becomes the
+    Dagster data version; the catalog row links the upstream artifacts.
+    """
+    lake = lake_res.lake()
+    asset = asset_name or context.asset_key.to_user_string()
+    cfg_hash = config_hash(config)
+    final = lake.artifact_dir(asset, partition, cfg_hash)
+    with lake.atomic_dir(final) as tmp:
+        stats = writer(tmp)
+    digest = lake.content_hash(final)
+    code_version = context.assets_def.code_versions_by_key.get(context.asset_key) if context.has_assets_def else None
+    rec = ArtifactRecord(
+        asset_key=asset, path=lake.uri(final), content_hash=digest, partition=partition,
+        config_hash=cfg_hash, config=config, code_version=code_version, git_commit=git_commit(),
+        run_id=context.run_id, row_count=stats.row_count, token_count=stats.token_count,
+        byte_size=sum(lake.fs.size(f) for f in lake.fs.find(final)),
+        metadata=stats.metadata, upstream_ids=list(upstream_ids),
+    )
+    artifact_id = lake_res.catalog().record(rec)
+    metadata: dict[str, Any] = {
+        "path": dg.MetadataValue.path(lake.uri(final)),
+        "artifact_id": artifact_id,
+        "content_hash": digest,
+        "config_hash": cfg_hash,
+        "config": config,
+        "upstream_artifacts": list(upstream_ids),
+        "git_commit": git_commit(),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    if stats.row_count is not None:
+        metadata["dagster/row_count"] = stats.row_count
+    if stats.token_count is not None:
+        metadata["token_count"] = stats.token_count
+    metadata.update(stats.metadata)
+    return dg.MaterializeResult(
+        metadata={k: v if isinstance(v, dg.MetadataValue) else _md(v) for k, v in metadata.items()},
+        data_version=dg.DataVersion(digest[:16]),
+    )
+
+
+def latest_artifact(lake_res: LakeResource, asset: str, partition: str | None = None) -> dict[str, Any]:
+    """The newest cataloged artifact of an upstream asset (partition), or a clear error."""
+    rows = lake_res.catalog().latest(asset, partition)
+    if not rows:
+        where = f" partition {partition!r}" if partition else ""
+        raise dg.Failure(f"no materialized artifact of {asset}{where} in the catalog; materialize it first")
+    return rows[0]
+

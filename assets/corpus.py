@@ -1,0 +1,101 @@
+"""filtered_corpus: decontaminated, score-selected, weighted pretraining corpus as sharded parquet."""
+
+
+from collections import Counter
+
+import dagster as dg
+import pyarrow as pa
+
+from assets.common import WriteStats, latest_artifact, write_artifact
+from mimo.data.decontam import ContaminationIndex, load_benchmark_texts
+from mimo.data.filtering import FilterConfig, decide
+from mimo.data.tagging.features import TOKEN_COUNTER, approx_tokens
+from mimo.lake.catalog import ArtifactRecord
+from mimo.paths import git_commit, shared_dir
+from resources.lake import LakeResource
+
+CORPUS_COLUMNS = ["doc_id", "url", "text", "title", "language", "domain", "quality", "knowledge_density",
+                  "reasoning_depth", "n_words", "n_formulas", "n_code_blocks", "warc_file", "record_id"]
+
+
+class CorpusConfig(dg.Config):
+    """Selection and weighting (mirrors mimo.data.filtering.FilterConfig)."""
+
+    min_quality: float = 2.0
+    min_words: int = 50
+    domain_weights: dict[str, float] = {"math": 2.0, "code": 2.0, "science": 1.5, "general": 1.0}
+    value_weight: float = 0.5
+    max_weight: float = 4.0
+    heuristic_filters: list[str] = []
+    shard_max_docs: int = 64
+
+
+@dg.asset(
+    deps=["tagged_pages"],
+    group_name="pretrain_data",
+    kinds={"parquet", "duckdb"},
+    code_version="corpus-v1",
+    description="Selected and weighted documents, decontaminated against MATH-500/AIME/HumanEval, "
+                "as parquet shards readable by datasets and DuckDB.",
+)
+def filtered_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lake: LakeResource) -> dg.MaterializeResult:
+    upstream = latest_artifact(lake, "tagged_pages")
+    table = lake.lake().read_parquet(f"{upstream['path']}/pages.parquet")
+    cfg = FilterConfig(**config.model_dump())
+    index = ContaminationIndex.build(load_benchmark_texts(shared_dir()))
+    rows = table.to_pylist()
+    kept, reasons, contaminated = [], Counter(), []
+    for row in rows:
+        hits = index.hits(row["text"])
+        failures = {name.removeprefix("heuristic_"): row[name] for name in row if name.startswith("heuristic_")}
+        decision = decide(row["domain"], row["quality"], row["knowledge_density"], row["reasoning_depth"],
+                          row["n_words"], hits, failures, cfg)
+        reasons[decision.reason] += 1
+        if hits:
+            contaminated.append({"url": row["url"], "hits": hits[:5]})
+        if decision.keep:
+            kept.append({**{c: row[c] for c in CORPUS_COLUMNS}, "weight": decision.weight})
+    kept.sort(key=lambda r: r["doc_id"])
+    shards = [kept[i: i + cfg.shard_max_docs] for i in range(0, len(kept), cfg.shard_max_docs)]
+    domains_in = Counter(r["domain"] for r in rows)
+    domains_out = Counter(r["domain"] for r in kept)
+    tokens = sum(approx_tokens(r["text"]) for r in kept)
+
+    def write(tmp: str) -> WriteStats:
+        lake_obj = lake.lake()
+        for k, shard in enumerate(shards):
+            lake_obj.write_parquet(pa.Table.from_pylist(shard), f"{tmp}/shard-{k:05d}.parquet")
+        return WriteStats(row_count=len(kept), token_count=tokens, metadata={
+            "docs_in": len(rows), "docs_out": len(kept), "shards": len(shards),
+            "decisions": dict(reasons), "domains_in": dict(domains_in), "domains_out": dict(domains_out),
+            "math_code_share_out": round((domains_out["math"] + domains_out["code"]) / max(len(kept), 1), 4),
+            "weighted_domain_share": {d: round(sum(r["weight"] for r in kept if r["domain"] == d)
+                                               / max(sum(r["weight"] for r in kept), 1e-9), 4) for d in domains_out},
+            "contaminated_docs": contaminated, "token_counter": TOKEN_COUNTER,
+            "read_with": "datasets.load_dataset('parquet', data_files='<path>/shard-*.parquet'); "
+                         "duckdb: SELECT * FROM read_parquet('<path>/shard-*.parquet')",
+        })
+
+    result = write_artifact(context, lake, config.model_dump(), write, upstream_ids=[upstream["artifact_id"]])
+    _catalog_shards(context, lake, result, shards)
+    return result
+
+
+def _catalog_shards(context: dg.AssetExecutionContext, lake: LakeResource, result: dg.MaterializeResult,
+                    shards: list[list[dict]]) -> None:
+    """One catalog row per shard, linked to the crawl artifacts whose pages it holds."""
+    catalog = lake.catalog()
+    corpus_path = result.metadata["path"].value
+    crawl_ids = {r["partition"]: r["artifact_id"] for r in catalog.query(
+        "SELECT partition, artifact_id FROM latest_artifacts WHERE asset_key = 'crawl_warc'")}
+    lake_obj = lake.lake()
+    for k, shard in enumerate(shards):
+        path = f"{corpus_path}/shard-{k:05d}.parquet"
+        files = sorted({r["warc_file"] for r in shard})
+        catalog.record(ArtifactRecord(
+            asset_key="filtered_corpus/shard", path=path, content_hash=lake_obj.content_hash(path),
+            partition=None, config_hash=result.metadata["config_hash"].value, git_commit=git_commit(),
+            run_id=context.run_id, row_count=len(shard), token_count=sum(approx_tokens(r["text"]) for r in shard),
+            metadata={"crawl_files": files, "corpus_artifact_id": result.metadata["artifact_id"].value},
+            upstream_ids=[crawl_ids[f] for f in files if f in crawl_ids] + [result.metadata["artifact_id"].value],
+        ))

@@ -1,0 +1,126 @@
+"""deduplicated_pages: URL, exact and MinHash near-duplicate removal, globally across all crawl files."""
+
+
+import time
+from collections import Counter
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+
+from assets.common import WriteStats, write_artifact
+from assets.partitions import crawl_partitions
+from mimo.data.dedup import MinHashConfig, content_hash, minhash_dedup, normalize_url
+from mimo.data.tagging.features import TOKEN_COUNTER, approx_tokens
+from resources.lake import LakeResource
+
+DUP_SCHEMA = pa.schema([
+    ("doc_id", pa.string()), ("url", pa.string()), ("warc_file", pa.string()), ("stage", pa.string()),
+    ("duplicate_of", pa.string()), ("cluster_id", pa.int64()),
+])
+
+
+class DedupConfig(dg.Config):
+    """Global dedup settings; MinHash defaults follow FineWeb (word 5-grams, 14 bands x 8 rows)."""
+
+    ngram_size: int = 5
+    num_bands: int = 14
+    rows_per_band: int = 8
+    seed: int = 1
+
+
+def load_extracted(context: dg.AssetExecutionContext, lake: LakeResource) -> tuple[pa.Table, list[str], list[str]]:
+    """All extracted pages of every known crawl partition, plus upstream ids and missing partitions."""
+    catalog = lake.catalog()
+    partitions = sorted(context.instance.get_dynamic_partitions(crawl_partitions.name))
+    tables, upstream, missing = [], [], []
+    for key in partitions:
+        rows = catalog.latest("extracted_pages", key)
+        if not rows:
+            missing.append(key)
+            continue
+        upstream.append(rows[0]["artifact_id"])
+        tables.append(lake.lake().read_parquet(f"{rows[0]['path']}/pages.parquet"))
+    if not tables:
+        raise dg.Failure("no extracted_pages artifacts yet: materialize crawl_warc and extracted_pages first")
+    if missing:
+        context.log.warning(f"crawl partitions without extracted pages (left out this time): {missing}")
+    return pa.concat_tables(tables), upstream, missing
+
+
+@dg.asset(
+    deps=["extracted_pages"],
+    group_name="pretrain_data",
+    kinds={"parquet"},
+    code_version="dedup-v1",
+    description="Pages after URL normalisation dedup, exact content dedup and global MinHash LSH near-dedup.",
+)
+def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, lake: LakeResource) -> dg.MaterializeResult:
+    table, upstream, missing = load_extracted(context, lake)
+    # deterministic global order: by crawl file then offset (earliest copy wins)
+    order = np.lexsort((np.array(table["doc_id"].to_pylist()), np.array(table["warc_file"].to_pylist())))
+    table = table.take(pa.array(order))
+    n_in = table.num_rows
+    doc_ids, urls, texts = table["doc_id"].to_pylist(), table["url"].to_pylist(), table["text"].to_pylist()
+    files = table["warc_file"].to_pylist()
+    dups: dict[str, list] = {f.name: [] for f in DUP_SCHEMA}
+
+    def drop(i: int, stage: str, of: int, cluster: int = -1) -> None:
+        for key, value in (("doc_id", doc_ids[i]), ("url", urls[i]), ("warc_file", files[i]), ("stage", stage),
+                           ("duplicate_of", doc_ids[of]), ("cluster_id", cluster)):
+            dups[key].append(value)
+
+    t0 = time.perf_counter()
+    alive = np.ones(n_in, dtype=bool)
+    first_by_url: dict[str, int] = {}
+    for i, url in enumerate(urls):
+        key = normalize_url(url)
+        if key in first_by_url:
+            alive[i] = False
+            drop(i, "url", first_by_url[key])
+        else:
+            first_by_url[key] = i
+    n_url = int((~alive).sum())
+    first_by_hash: dict[str, int] = {}
+    for i in np.flatnonzero(alive):
+        key = content_hash(texts[i])
+        if key in first_by_hash:
+            alive[i] = False
+            drop(i, "exact", first_by_hash[key])
+        else:
+            first_by_hash[key] = i
+    n_exact = int((~alive).sum()) - n_url
+    survivors = np.flatnonzero(alive)
+    mh_cfg = MinHashConfig(ngram_size=config.ngram_size, num_bands=config.num_bands,
+                           rows_per_band=config.rows_per_band, seed=config.seed)
+    result = minhash_dedup([texts[i] for i in survivors], mh_cfg)
+    rep_of_cluster: dict[int, int] = {}
+    for local, cid in enumerate(result.cluster_id):
+        if result.keep[local]:
+            rep_of_cluster[int(cid)] = int(survivors[local])
+    for local, keep in enumerate(result.keep):
+        if not keep:
+            cid = int(result.cluster_id[local])
+            alive[survivors[local]] = False
+            drop(int(survivors[local]), "minhash", rep_of_cluster[cid], cid)
+    elapsed = time.perf_counter() - t0
+    kept = table.filter(pa.array(alive))
+    stages = Counter(dups["stage"])
+    cross_file = sum(1 for i, d in enumerate(dups["duplicate_of"]) if d.split("@")[0] != dups["warc_file"][i])
+
+    def write(tmp: str) -> WriteStats:
+        lake_obj = lake.lake()
+        lake_obj.write_parquet(kept, f"{tmp}/pages.parquet")
+        lake_obj.write_parquet(pa.table(dups, schema=DUP_SCHEMA), f"{tmp}/duplicates.parquet")
+        tokens = sum(approx_tokens(t) for t in kept["text"].to_pylist())
+        return WriteStats(row_count=kept.num_rows, token_count=tokens, metadata={
+            "docs_in": n_in, "docs_out": kept.num_rows, "dedup_rate": round(1 - kept.num_rows / max(n_in, 1), 4),
+            "removed_url": stages["url"], "removed_exact": stages["exact"], "removed_minhash": stages["minhash"],
+            "removed_across_crawl_files": cross_file, "minhash_clusters_with_dups": result.n_clusters_with_dups,
+            "minhash_cluster_sizes": {str(k): v for k, v in sorted(result.cluster_sizes.items())},
+            "minhash_params": mh_cfg.__dict__ | {"threshold_approx": round((1 / config.num_bands) ** (1 / config.rows_per_band), 3)},
+            "crawl_files": len(upstream), "crawl_files_missing": missing,
+            "docs_per_s": round(n_in / max(elapsed, 1e-9), 1), "token_counter": TOKEN_COUNTER,
+        })
+
+    return write_artifact(context, lake, config.model_dump(), write, upstream_ids=upstream)

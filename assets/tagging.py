@@ -1,0 +1,133 @@
+"""tagger_model and tagged_pages: small-model domain/quality taggers and per-document scores."""
+
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+
+from assets.common import WriteStats, latest_artifact, write_artifact
+from mimo.data.tagging.annotator import DOMAINS, annotate
+from mimo.data.tagging.classifier import TaggerModel, TaggerModelConfig
+from mimo.data.tagging.features import text_stats
+from mimo.data.tagging.heuristics import HEURISTIC_FILTERS
+from mimo.data.tagging.tagger import ClassifierTagger
+from mimo.paths import expand
+from resources.lake import LakeResource
+
+
+class TaggerTrainConfig(dg.Config):
+    """Training of the small tagger on teacher labels (see mimo/data/tagging/annotator.py)."""
+
+    hand_labels: str | None = "{repo}/data/tiny/pages/manifest.json"  # url -> domain, by construction
+    epochs: int = 40
+    dim: int = 32
+    holdout_fraction: float = 0.2
+    seed: int = 0
+
+
+def _hand_domains(path: str | None) -> dict[str, str]:
+    if not path or not Path(expand(path)).exists():
+        return {}
+    return {item["url"]: item["domain"] for item in json.loads(Path(expand(path)).read_text())}
+
+
+@dg.asset(
+    deps=["deduplicated_pages"],
+    group_name="pretrain_data",
+    kinds={"pytorch"},
+    code_version="tagger-v1",
+    description="Hashed n-gram tagger (domain + quality, knowledge density, reasoning depth) trained on teacher labels.",
+)
+def tagger_model(context: dg.AssetExecutionContext, config: TaggerTrainConfig, lake: LakeResource) -> dg.MaterializeResult:
+    upstream = latest_artifact(lake, "deduplicated_pages")
+    table = lake.lake().read_parquet(f"{upstream['path']}/pages.parquet", columns=["doc_id", "url", "text"])
+    hand = _hand_domains(config.hand_labels)
+    texts, urls = table["text"].to_pylist(), table["url"].to_pylist()
+    labels = [annotate(t, hand.get(u)) for t, u in zip(texts, urls)]
+    cfg = TaggerModelConfig(epochs=config.epochs, dim=config.dim, holdout_fraction=config.holdout_fraction, seed=config.seed)
+
+    def write(tmp: str) -> WriteStats:
+        model = TaggerModel(cfg)
+        report = model.fit(texts, labels)
+        model.save(tmp)
+        lake.lake().write_parquet(pa.table({
+            "doc_id": table["doc_id"], "domain": [x.domain for x in labels],
+            "quality": [x.quality for x in labels], "knowledge_density": [x.knowledge_density for x in labels],
+            "reasoning_depth": [x.reasoning_depth for x in labels], "label_source": [x.label_source for x in labels],
+        }), f"{tmp}/teacher_labels.parquet")
+        context.log.info(f"tagger held-out domain accuracy {report.domain_accuracy:.3f}, score MAE {report.score_mae}")
+        return WriteStats(row_count=len(texts), metadata={
+            "n_train": report.n_train, "n_holdout": report.n_holdout,
+            "holdout_domain_accuracy": round(report.domain_accuracy, 4),
+            "holdout_score_mae": {k: round(v, 3) for k, v in report.score_mae.items()},
+            "final_train_loss": round(report.final_train_loss, 4),
+            "label_sources": dict(Counter(x.label_source for x in labels)),
+            "label_domains": dict(Counter(x.domain for x in labels)),
+            "label_note": "teacher = hand domains of the project's own pages + transparent rules (annotator.py); "
+                          "an LLM tagger replaces it on clusters",
+        })
+
+    return write_artifact(context, lake, config.model_dump(), write, upstream_ids=[upstream["artifact_id"]])
+
+
+class TaggingConfig(dg.Config):
+    """Which tagger backend scores documents."""
+
+    backend: str = "classifier"  # "llm" needs the generator resource (cluster profiles)
+
+
+@dg.asset(
+    deps=["deduplicated_pages", "tagger_model"],
+    group_name="pretrain_data",
+    kinds={"parquet"},
+    code_version="tagged-v1",
+    description="Per-document domain, quality, knowledge density, reasoning depth and language, "
+                "plus what each heuristic filter would drop.",
+)
+def tagged_pages(context: dg.AssetExecutionContext, config: TaggingConfig, lake: LakeResource) -> dg.MaterializeResult:
+    if config.backend != "classifier":
+        raise dg.Failure(f"tagger backend {config.backend!r} needs the generator resource, not configured in this profile")
+    pages_art = latest_artifact(lake, "deduplicated_pages")
+    model_art = latest_artifact(lake, "tagger_model")
+    table = lake.lake().read_parquet(f"{pages_art['path']}/pages.parquet")
+    tagger = ClassifierTagger(TaggerModel.load(model_art["path"]))
+    texts = table["text"].to_pylist()
+    tags = tagger.tag(texts)
+    stats = [text_stats(t) for t in texts]
+    would_drop: dict[str, Counter] = defaultdict(Counter)
+    columns: dict[str, list] = defaultdict(list)
+    for text, tag, st in zip(texts, tags, stats):
+        columns["domain"].append(tag.domain)
+        for d in DOMAINS:
+            columns[f"p_{d}"].append(tag.domain_probs[d])
+        columns["quality"].append(tag.quality)
+        columns["knowledge_density"].append(tag.knowledge_density)
+        columns["reasoning_depth"].append(tag.reasoning_depth)
+        columns["n_words"].append(st.n_words)
+        for name, fn in HEURISTIC_FILTERS.items():
+            failure = fn(text, st)
+            columns[f"heuristic_{name}"].append(failure)
+            if failure:
+                would_drop[name][tag.domain] += 1
+    tagged = table
+    for name, values in columns.items():
+        tagged = tagged.append_column(name, pa.array(values))
+    domain_counts = Counter(columns["domain"])
+
+    def write(tmp: str) -> WriteStats:
+        lake.lake().write_parquet(tagged, f"{tmp}/pages.parquet")
+        return WriteStats(row_count=tagged.num_rows, metadata={
+            "tagger": tagger.name, "domains": dict(domain_counts),
+            "languages": dict(Counter(table["language"].to_pylist()).most_common(8)),
+            "mean_quality": round(sum(columns["quality"]) / max(len(texts), 1), 3),
+            "heuristic_would_drop": {k: dict(v) for k, v in would_drop.items()},
+            "heuristic_would_drop_math_code": {
+                k: {"math": v["math"], "code": v["code"], "of_math": domain_counts["math"], "of_code": domain_counts["code"]}
+                for k, v in would_drop.items()},
+        })
+
+    return write_artifact(context, lake, config.model_dump(), write,
+                          upstream_ids=[pages_art["artifact_id"], model_art["artifact_id"]])

@@ -1,0 +1,252 @@
+"""Benchmark the extractor against plain trafilatura.
+
+1. Article-extraction benchmark (scrapinghub/article-extraction-benchmark, 181 pages): that
+   benchmark's own metric -- per page, multisets of 4-token shingles of ``\\w+`` tokens, TP/FP/FN
+   normalised to sum to 1, precision and recall averaged over pages (precision only over pages with
+   a prediction, recall over pages with ground truth), F1 of the two means.
+2. Single-core throughput (pages/s, from the CPU time of this one process pinned to one core; wall
+   time too) of both extractors on the same pages, best of N interleaved repeats.
+3. Formula / code-block survival (and boilerplate leaks) on the math/code fixture pages
+   (data/tiny/pages/manifest.json), when present.
+
+Usage: python bench/bench_extraction.py [--out bench/results/extraction.json] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # one core: no BLAS threads
+    os.environ.setdefault(_var, "1")
+
+import trafilatura
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mimo.data.extract import ExtractConfig, extract_html
+
+BENCH_DIR = Path("/work/shared/benchmarks/article_extraction")
+PAGES_DIR = ROOT / "data" / "tiny" / "pages"
+_TOKEN_RE = re.compile(r"\w+", re.UNICODE | re.MULTILINE | re.IGNORECASE | re.DOTALL)
+
+
+# ---- the benchmark's metric -------------------------------------------------------------------
+def _shingles(text: str | None, n: int = 4) -> Counter[tuple[str, ...]]:
+    tokens = _TOKEN_RE.findall(text or "")
+    return Counter(
+        tuple(tokens[i : i + n])
+        for i in range(max(1, len(tokens) - n + 1))
+        if tokens[i : i + n]
+    )
+
+
+def tp_fp_fn(true: str, pred: str | None) -> tuple[float, float, float]:
+    """Shingle TP/FP/FN of one page, normalised so that they sum to 1."""
+    ts, ps = _shingles(true), _shingles(pred)
+    tp = fp = fn = 0.0
+    for key in set(ts) | set(ps):
+        t, p = ts.get(key, 0), ps.get(key, 0)
+        tp += min(t, p)
+        fp += max(0, p - t)
+        fn += max(0, t - p)
+    s = tp + fp + fn
+    return (tp / s, fp / s, fn / s) if s > 0 else (tp, fp, fn)
+
+
+def _precision(tp: float, fp: float, fn: float) -> float:
+    if fp == fn == 0:
+        return 1.0
+    return 0.0 if tp == fp == 0 else tp / (tp + fp)
+
+
+def _recall(tp: float, fp: float, fn: float) -> float:
+    if fp == fn == 0:
+        return 1.0
+    return 0.0 if tp == fn == 0 else tp / (tp + fn)
+
+
+def metrics(rows: list[tuple[float, float, float]]) -> dict[str, float]:
+    """Mean precision, mean recall and F1 of the means, as the benchmark computes them."""
+    p = statistics.mean(_precision(*r) for r in rows if r[0] + r[1] > 0)
+    r = statistics.mean(_recall(*x) for x in rows if x[0] + x[2] > 0)
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r)}
+
+
+# ---- runs -------------------------------------------------------------------------------------
+def load_pages() -> tuple[dict[str, str], dict[str, str]]:
+    """(sha -> html text, sha -> ground-truth articleBody)."""
+    truth = json.loads((BENCH_DIR / "ground-truth.json").read_text(encoding="utf-8"))
+    pages = {}
+    for key in truth:
+        with gzip.open(
+            BENCH_DIR / "html" / f"{key}.html.gz", "rt", encoding="utf8"
+        ) as f:
+            pages[key] = f.read()
+    return pages, {k: v.get("articleBody", "") for k, v in truth.items()}
+
+
+def _plain(html: str | bytes) -> str | None:
+    return trafilatura.extract(html)
+
+
+def _ours_factory(config: ExtractConfig) -> Callable[[str | bytes], str | None]:
+    def ours(html: str | bytes) -> str | None:
+        return extract_html(html, config=config).text
+
+    return ours
+
+
+def run_all(
+    fn: Callable[[str], str | None], pages: dict[str, str]
+) -> tuple[dict[str, str | None], float, float]:
+    """Outputs, CPU seconds and wall seconds over all pages (CPU time of this single-threaded
+    process is what one core spends; wall time is also reported but suffers from other load)."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = {k: fn(h) for k, h in pages.items()}
+    return out, time.process_time() - c0, time.perf_counter() - t0
+
+
+def _math_forms(tex: str) -> tuple[str, ...]:
+    return (f"${tex}$", f"$${tex}$$", f"\\({tex}\\)", f"\\[{tex}\\]", f"$ {tex} $", f"$$ {tex} $$")
+
+
+def _load_fixture_spec() -> list[dict[str, Any]]:
+    for name in ("manifest.json", "expected.json"):
+        path = PAGES_DIR / name
+        if path.exists():
+            spec = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(spec, dict):
+                return [{"file": k, **v} for k, v in spec.items()]
+            return list(spec)
+    return []
+
+
+def survival(fn: Callable[[str | bytes], str | None]) -> dict[str, Any] | None:
+    """On the math/code fixture pages: formulas found as delimited TeX (``$..$``, ``$$..$$``,
+    ``\\(..\\)``, ``\\[..\\]``), code blocks found verbatim, boilerplate strings leaked."""
+    spec = _load_fixture_spec()
+    if not spec:
+        return None
+    tally = {"formulas": [0, 0], "code_blocks": [0, 0], "boilerplate_leaked": [0, 0]}
+    misses: dict[str, list[str]] = {}
+    for entry in spec:
+        path = PAGES_DIR / str(entry.get("file"))
+        if not path.exists():
+            continue
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        text = fn(raw) or ""
+        for tex in entry.get("formulas", []):
+            ok = any(form in text for form in _math_forms(tex)) or (
+                "\\begin{" in tex and tex in text)
+            tally["formulas"][0] += ok
+            tally["formulas"][1] += 1
+            if not ok:
+                misses.setdefault(path.name, []).append("formula: " + tex[:80])
+        for code in entry.get("code_blocks", []):
+            ok = code in text
+            tally["code_blocks"][0] += ok
+            tally["code_blocks"][1] += 1
+            if not ok:
+                misses.setdefault(path.name, []).append("code: " + code[:80])
+        for junk in entry.get("boilerplate", []):
+            leaked = junk in text
+            tally["boilerplate_leaked"][0] += leaked
+            tally["boilerplate_leaked"][1] += 1
+            if leaked:
+                misses.setdefault(path.name, []).append("boilerplate: " + junk[:80])
+    out: dict[str, Any] = {g: {"found": f, "expected": e, "rate": (f / e if e else None)}
+                           for g, (f, e) in tally.items()}
+    out["misses"] = misses
+    return out
+
+
+def _squash(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print a table, write the JSON results."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--out", default=str(ROOT / "bench" / "results" / "extraction.json")
+    )
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    pages, truth = load_pages()
+    runners = {"trafilatura": _plain, "ours": _ours_factory(ExtractConfig())}
+    outputs: dict[str, dict[str, str | None]] = {}
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    walls: dict[str, list[float]] = {name: [] for name in runners}
+    for fn in runners.values():  # warm-up: imports, lazy models, caches
+        for html in list(pages.values())[:10]:
+            fn(html)
+    for _ in range(max(1, args.repeats)):
+        for (
+            name,
+            fn,
+        ) in runners.items():  # interleaved so both see the same machine state
+            outputs[name], cpu, wall = run_all(fn, pages)
+            times[name].append(cpu)
+            walls[name].append(wall)
+    results: dict[str, Any] = {
+        "n_pages": len(pages),
+        "repeats": args.repeats,
+        "extractors": {},
+    }
+    print(
+        f"{'extractor':<12} {'precision':>9} {'recall':>7} {'F1':>7} {'pages/s':>8} {'wall p/s':>8}"
+    )
+    for name in runners:
+        m = metrics([tp_fp_fn(truth[k], outputs[name][k]) for k in truth])
+        pps = len(pages) / min(times[name])
+        wall_pps = len(pages) / min(walls[name])
+        results["extractors"][name] = {
+            **m,
+            "pages_per_s": pps,
+            "wall_pages_per_s": wall_pps,
+            "cpu_seconds": times[name],
+            "wall_seconds": walls[name],
+            "survival": survival(runners[name]),
+        }
+        print(
+            f"{name:<12} {m['precision']:9.4f} {m['recall']:7.4f} {m['f1']:7.4f} {pps:8.1f} {wall_pps:8.1f}"
+        )
+    ratio = (
+        results["extractors"]["ours"]["pages_per_s"]
+        / results["extractors"]["trafilatura"]["pages_per_s"]
+    )
+    results["throughput_ratio_ours_over_trafilatura"] = ratio
+    print(
+        f"throughput ratio ours/trafilatura: {ratio:.2f} (CPU time of one process pinned to one core, "
+        f"best of {args.repeats})"
+    )
+    for name in runners:
+        surv = results["extractors"][name]["survival"]
+        if surv:
+            counts = "  ".join(
+                f"{g}: {v['found']}/{v['expected']}" for g, v in surv.items() if g != "misses"
+            )
+            print(f"fixtures {name:<12} {counts}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

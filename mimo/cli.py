@@ -1,0 +1,115 @@
+"""The ``mimo`` command line: the engine without Dagster.
+
+    mimo extract PAGE.html[.gz]...          JSON lines {"path", "url", "text", ...}
+    mimo extract --warc FILE.warc.gz        same, for every HTML record of a WARC file
+    mimo crawl build-tiny OUT_DIR           pack the tiny profile's crawl into WARC files
+    mimo catalog "SQL"                      query the artifact catalog (DuckDB)
+    mimo lineage PATH_OR_ARTIFACT_ID        everything upstream of an artifact, back to crawl files
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from mimo.paths import expand, shared_dir
+
+DEFAULT_CATALOG = "{state}/lake/_catalog/catalog.duckdb"
+
+
+def _catalog_path(arg: str | None) -> str:
+    path = expand(arg or os.environ.get("MIMO_CATALOG", DEFAULT_CATALOG))
+    if not os.path.exists(path):
+        raise SystemExit(f"error: no catalog at {path} (run the pipeline first, or pass --catalog)")
+    return path
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from mimo.data.extract.cli import run_extract_cli
+
+    if not args.paths and not args.warc:
+        print("error: give HTML files or --warc FILE", file=sys.stderr)
+        return 2
+    return run_extract_cli(args.paths, args.warc, guarded=not args.unguarded)
+
+
+def _cmd_crawl(args: argparse.Namespace) -> int:
+    from mimo.data.tiny_crawl import build_tiny_crawl
+
+    planted = build_tiny_crawl(args.out, args.shared or str(shared_dir()), seed=args.seed)
+    print(json.dumps({"out": args.out, "pages": planted.n_pages, "exact_duplicates": len(planted.exact_duplicates),
+                      "url_duplicates": len(planted.url_duplicates), "near_duplicates": len(planted.near_duplicates),
+                      "bad_records": len(planted.bad_records)}))
+    return 0
+
+
+def _cmd_catalog(args: argparse.Namespace) -> int:
+    from mimo.lake.catalog import Catalog
+
+    for row in Catalog(_catalog_path(args.catalog), create=False).query(args.sql):
+        print(json.dumps(row, default=str))
+    return 0
+
+
+def _cmd_lineage(args: argparse.Namespace) -> int:
+    from mimo.lake.catalog import Catalog
+
+    catalog = Catalog(_catalog_path(args.catalog), create=False)
+    found = catalog.find(args.artifact)
+    if not found:
+        print(f"error: no artifact with id or path {args.artifact!r} in {catalog.path}", file=sys.stderr)
+        return 2
+    rows = catalog.lineage(found["artifact_id"])
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, default=str))
+        return 0
+    for row in rows:
+        meta = json.loads(row["metadata"] or "{}")
+        extra = f" warc={meta['warc_path']} sha256={meta.get('warc_sha256', '')[:12]}" if "warc_path" in meta else ""
+        part = f"[{row['partition']}]" if row["partition"] else ""
+        print(f"{'  ' * row['depth']}{row['asset_key']}{part} {row['artifact_id']} config={row['config_hash']} "
+              f"code={row['code_version']} git={row['git_commit']} rows={row['row_count']}{extra}")
+    crawl = sorted({r["partition"] for r in rows if r["asset_key"] == "crawl_warc"})
+    print(f"crawl files: {', '.join(crawl) if crawl else '(none)'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (subcommands)."""
+    parser = argparse.ArgumentParser(prog="mimo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("extract", help="extract main text (with LaTeX and code) from HTML pages or WARC files")
+    p.add_argument("paths", nargs="*", help="HTML files (.html or .html.gz)")
+    p.add_argument("--warc", action="append", default=[], help="a WARC file (repeatable)")
+    p.add_argument("--unguarded", action="store_true", help="extract in-process (no time/memory guard)")
+    p.set_defaults(fn=_cmd_extract)
+    p = sub.add_parser("crawl", help="crawl helpers")
+    crawl_sub = p.add_subparsers(dest="crawl_command", required=True)
+    b = crawl_sub.add_parser("build-tiny", help="pack the tiny crawl (real pages + planted duplicates and bad input)")
+    b.add_argument("out")
+    b.add_argument("--shared", default=None, help="path of ../shared (default: beside the repo)")
+    b.add_argument("--seed", type=int, default=7)
+    b.set_defaults(fn=_cmd_crawl)
+    p = sub.add_parser("catalog", help="run SQL against the artifact catalog")
+    p.add_argument("sql")
+    p.add_argument("--catalog", default=None)
+    p.set_defaults(fn=_cmd_catalog)
+    p = sub.add_parser("lineage", help="show what an artifact was made from, back to the crawl files")
+    p.add_argument("artifact", help="artifact id, path, or path suffix")
+    p.add_argument("--catalog", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=_cmd_lineage)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mimo`` command."""
+    args = build_parser().parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Cheap boilerplate pruning before trafilatura (cookie/consent banners, share bars, newsletter
+boxes) and removal of a leading headline that duplicates the page title."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from lxml import etree
+from lxml.html import HtmlElement
+
+_WS = re.compile(r"\s+")
+
+
+def _norm(s: str) -> str:
+    return _WS.sub(" ", s).strip().casefold()
+
+
+_BANNER_HINTS = ("cookie", "consent", "gdpr", "Cookie", "Consent", "GDPR", "subscribe", "newsletter",
+                 "signature", "postprofile")
+_BANNER_WORDS = frozenset({"cookie", "cookies", "consent", "gdpr", "cookiebanner", "cookieconsent",
+                           "subscribe", "newsletter", "signature", "signaturecontainer", "postprofile"})
+_SPLIT = re.compile(r"[\s_-]+")
+_KEEP_TAGS = frozenset({"html", "body", "article", "main"})
+_CLASS_ID_XPATH = etree.XPath("//@class|//@id")
+_CLASS_XPATH = etree.XPath("//@class")
+
+
+def _detach(el: HtmlElement) -> None:
+    """Remove ``el`` but keep its tail text."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    if el.tail:
+        prev = el.getprevious()
+        if prev is not None:
+            prev.tail = (prev.tail or "") + el.tail
+        else:
+            parent.text = (parent.text or "") + el.tail
+    parent.remove(el)
+
+
+def prune_boilerplate(root: HtmlElement, html: str) -> int:
+    """Remove cookie/consent banners, subscribe/newsletter boxes and forum signatures/profiles (by
+    class/id words) that are not the page body; returns how many were removed. Other boilerplate
+    is left to trafilatura, which handles it well."""
+    if not any(h in html for h in _BANNER_HINTS):
+        return 0
+    doomed = []
+    for attr in _CLASS_ID_XPATH(root):
+        low = attr.lower()
+        if not any(h in low for h in _BANNER_HINTS[:3] + _BANNER_HINTS[6:]):
+            continue
+        el = attr.getparent()
+        if el is None or el.tag in _KEEP_TAGS or not set(_SPLIT.split(low)) & _BANNER_WORDS:
+            continue
+        doomed.append(el)
+    n = 0
+    for el in doomed:
+        if el.getparent() is None or el.find(".//article") is not None or el.find(".//main") is not None:
+            continue
+        if len(el.text_content()) < 2000:
+            _detach(el)
+            n += 1
+    return n
+
+
+_BODY_CLASS = re.compile(r"(?:article|post|story|entry)[-_]{0,2}(?:body|content|text)", re.IGNORECASE)
+
+
+def merge_split_bodies(root: HtmlElement) -> int:
+    """Join an article body split into sibling chunks (same body-like class, same grandparent;
+    ads between them) into the first chunk, so that the main-content detector keeps all of it."""
+    attrs = _CLASS_XPATH(root)
+    counts = Counter(map(str, attrs))
+    wanted = {c for c, n in counts.items() if n >= 2 and _BODY_CLASS.search(c)}
+    if not wanted:
+        return 0
+    groups: dict[tuple[str, int], list[HtmlElement]] = {}
+    for attr in attrs:
+        if attr in wanted:
+            el = attr.getparent()
+            parent = el.getparent() if el is not None else None
+            grand = parent.getparent() if parent is not None else None
+            if grand is not None:
+                groups.setdefault((str(attr), id(grand)), []).append(el)
+    return sum(_merge(members) for members in groups.values())
+
+
+def _merge(members: list[HtmlElement]) -> int:
+    if len(members) < 2:
+        return 0
+    first, merged = members[0], 0
+    for other in members[1:]:
+        if other.getparent() is None or first in set(other.iterancestors()) \
+                or other in set(first.iterancestors()):
+            continue
+        if other.text and other.text.strip():
+            if len(first):
+                first[-1].tail = (first[-1].tail or "") + " " + other.text
+            else:
+                first.text = (first.text or "") + " " + other.text
+        for child in list(other):
+            first.append(child)
+        _detach(other)
+        merged += 1
+    return merged
+
+
+def headline_candidates(root: HtmlElement, title: str | None) -> list[str]:
+    """Normalised headline strings of the page: <h1> texts, og:title and <title>."""
+    cands = [_norm(h.text_content()) for h in root.iter("h1")][:5]
+    cands += [_norm(str(x)) for x in root.xpath("//meta[@property='og:title']/@content|//head/title//text()")[:3]]
+    if title:
+        cands.append(_norm(title))
+    return [c for c in cands if c]
+
+
+def _strip_headline(line: str, heads: list[str]) -> str | None:
+    """``line`` without a leading headline, or None when ``line`` does not start with one."""
+    norm = _norm(line)
+    for cand in heads:
+        if norm == cand or (len(norm) >= 15 and norm in cand):
+            return ""
+        if len(cand) >= 15 and norm.startswith(cand):
+            rest = line.strip()
+            cut = len(cand)  # casefold/whitespace changes are rare in headlines: map by words
+            words = cand.split()
+            parts = rest.split()
+            if [w.casefold() for w in parts[:len(words)]] == words:
+                return " ".join(parts[len(words):]).lstrip(" -|:–—")
+            return rest[cut:].lstrip(" -|:–—")
+    return None
+
+
+def drop_headline(text: str, heads: list[str]) -> str:
+    """Remove the page headline (kept as ``title``) from the start of ``text``, with short
+    kicker/category lines above it; a headline glued to the first paragraph is cut off."""
+    lines = text.split("\n")
+    seen = 0
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        if len(line) <= 400:
+            rest = _strip_headline(line.lstrip(" |-"), heads)
+            if rest is not None:
+                if all(len(prev.strip()) < 40 for prev in lines[:i]):
+                    return "\n".join(([rest] if rest else []) + lines[i + 1:])
+                return "\n".join(lines[:i] + ([rest] if rest else []) + lines[i + 1:])
+        seen += 1
+        if seen >= 3:
+            break
+    return text
+
+
+_BOILER_LINE = re.compile(
+    r"^\W{0,3}(?:related(?: posts?| articles?| stories| content| coverage)?\s*:|read more\s*:|see more\s*:|"
+    r"see also\s*:|more\s*:|also read\s*:|you (?:may|might) also like|recommended for you|"
+    r"don'?t miss|sign up\b|subscribe (?:to|for)\b|follow us\b|share (?:this|it) with|"
+    r"like this (?:story|article)|advertisement$)",
+    re.IGNORECASE,
+)
+
+
+def page_urls(root: HtmlElement, url: str | None) -> set[str]:
+    """The page's own URL(s): the given one, canonical link and og:url."""
+    found = {str(u).strip() for u in root.xpath("//link[@rel='canonical']/@href|//meta[@property='og:url']/@content")}
+    if url:
+        found.add(url)
+    return {u for u in found if u}
+
+
+def drop_boilerplate_lines(text: str, own_urls: set[str] | None = None) -> str:
+    """Drop short navigation/promotion lines ("Related: ...", "Sign up ...") and lines that are
+    just the page's own URL (share/permalink widgets)."""
+    own = own_urls or set()
+    kept = []
+    for line in text.split("\n"):
+        s = line.strip()
+        if s and len(s) < 200 and (_BOILER_LINE.match(s) or s in own):
+            continue
+        kept.append(line)
+    return "\n".join(kept)

@@ -1,0 +1,59 @@
+"""Typed configuration and result records of the HTML extractor."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: Every value ``ExtractOutcome.skip_reason`` can take (``None`` means "extracted").
+SKIP_REASONS: tuple[str, ...] = (
+    "empty_input",   # no bytes / only whitespace
+    "too_large",     # payload above ExtractConfig.max_html_bytes
+    "binary",        # image, archive, PDF ... served as HTML
+    "decode_error",  # no usable character encoding
+    "timeout",       # the guarded worker ran past ExtractConfig.timeout_s
+    "memory",        # the guarded worker hit ExtractConfig.memory_limit_mb
+    "parse_error",   # lxml could not build a usable tree (or it was truncated)
+    "empty",         # extraction shorter than ExtractConfig.min_text_chars
+    "worker_crash",  # the guarded worker died for another reason
+)
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Settings of one extractor; frozen so it can be shared and sent to workers."""
+
+    favor_precision: bool = False
+    include_tables: bool = True
+    timeout_s: float = 5.0
+    memory_limit_mb: int = 1024
+    max_html_bytes: int = 5_000_000
+    min_text_chars: int = 1
+
+
+@dataclass
+class ExtractOutcome:
+    """What extracting one document gave: text or a skip reason, plus metadata."""
+
+    text: str | None
+    skip_reason: str | None
+    title: str | None = None
+    language: str | None = None
+    language_score: float | None = None
+    n_formulas: int = 0
+    n_code_blocks: int = 0
+    encoding: str | None = None
+    extraction_ms: float = 0.0
+
+    @classmethod
+    def skipped(cls, reason: str, *, encoding: str | None = None,
+                title: str | None = None, extraction_ms: float = 0.0) -> ExtractOutcome:
+        """Build the outcome of a skipped document."""
+        if reason not in SKIP_REASONS:
+            raise ValueError(f"unknown skip reason {reason!r}")
+        return cls(text=None, skip_reason=reason, title=title, encoding=encoding,
+                   extraction_ms=extraction_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict view (JSON-serialisable)."""
+        return asdict(self)

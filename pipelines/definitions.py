@@ -1,0 +1,33 @@
+"""The Dagster code location: assets, checks, jobs, sensors and resources for the active profile.
+
+The profile comes from ``MIMO_PROFILE`` (default ``tiny``); see ``pipelines/profiles/``.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets import checks, corpus, crawl, dedup, extraction, tagging
+from pipelines.jobs import build_jobs
+from pipelines.profiles import Profile, load_profile
+from pipelines.sensors import build_sensors
+from resources.lake import CrawlSourceResource, LakeResource
+
+ASSET_MODULES = [crawl, extraction, dedup, tagging, corpus]
+
+
+def build_definitions(profile: Profile) -> dg.Definitions:
+    """Definitions for one profile."""
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules(ASSET_MODULES),
+        asset_checks=dg.load_asset_checks_from_modules([checks]),
+        jobs=build_jobs(profile),
+        sensors=build_sensors(profile.sensors_running_by_default),
+        resources={
+            "lake": LakeResource(root=profile.lake_root, catalog_path=profile.catalog_path),
+            "crawl_source": CrawlSourceResource(input_uri=profile.crawl_input),
+        },
+    )
+
+
+defs = build_definitions(load_profile())

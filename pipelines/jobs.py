@@ -1,0 +1,29 @@
+"""Jobs over the asset graph, with the profile's settings as default run config."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.profiles import Profile
+
+CRAWL_ASSETS = ["crawl_warc", "extracted_pages"]
+CORPUS_ASSETS = ["deduplicated_pages", "tagger_model", "tagged_pages", "filtered_corpus"]
+CORPUS_CHECKS = {"dedup_rate_in_band": "deduplicated_pages", "no_empty_shard": "filtered_corpus",
+                 "math_code_share": "filtered_corpus", "no_benchmark_contamination": "filtered_corpus"}
+
+
+def build_jobs(profile: Profile) -> list[dg.UnresolvedAssetJobDefinition]:
+    """crawl_job (per crawl file partition) and corpus_job (global dedup to filtered corpus)."""
+    crawl_job = dg.define_asset_job(
+        "crawl_job",
+        selection=dg.AssetSelection.assets(*CRAWL_ASSETS),
+        config=profile.run_config(CRAWL_ASSETS),
+        description="Read one WARC file and extract its pages (one run per crawl partition).",
+    )
+    corpus_job = dg.define_asset_job(
+        "corpus_job",
+        selection=dg.AssetSelection.assets(*CORPUS_ASSETS),
+        config=profile.run_config(CORPUS_ASSETS, CORPUS_CHECKS),
+        description="Global dedup over all crawl files, tagging, filtering into the pretraining corpus.",
+    )
+    return [crawl_job, corpus_job]

@@ -1,0 +1,104 @@
+"""Materialize every asset of a profile on the local Dagster instance and say where results are.
+
+    python -m pipelines.run [--profile tiny] [--only-new]
+
+It does what the sensors would do, in the foreground: builds the tiny crawl when the profile asks
+for it, adds one dynamic partition per WARC file, runs ``crawl_job`` for each partition and then
+``corpus_job``. Runs land in the same instance the UI reads (``scripts/dagster-ui.sh``).
+"""
+
+import argparse
+import json
+import sys
+import time
+
+import dagster as dg
+
+from assets.partitions import crawl_partitions
+from mimo.data.tiny_crawl import build_tiny_crawl
+from mimo.paths import expand, shared_dir, state_dir
+from pipelines.definitions import build_definitions
+from pipelines.profiles import load_profile
+
+
+def _instance() -> dg.DagsterInstance:
+    try:
+        return dg.DagsterInstance.get()
+    except dg.DagsterInvariantViolationError as exc:
+        sys.exit(f"error: no Dagster instance ({exc}); source scripts/env.sh first (sets DAGSTER_HOME)")
+
+
+def _ensure_pools(instance: dg.DagsterInstance) -> None:
+    """Give the `gpu` pool an explicit limit of 1 so the UI shows it."""
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits and "gpu" not in storage.get_concurrency_keys():
+        storage.set_concurrency_slots("gpu", 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default=None, help="profile name (default: MIMO_PROFILE or tiny)")
+    parser.add_argument("--only-new", action="store_true", help="run crawl_job only for new WARC files")
+    args = parser.parse_args(argv)
+    try:
+        profile = load_profile(args.profile)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    defs = build_definitions(profile)
+    instance = _instance()
+    _ensure_pools(instance)
+    crawl_source = defs.resources["crawl_source"]
+    if profile.build_tiny_crawl and not crawl_source.list_files():
+        out = crawl_source.resolved()
+        print(f"[mimo] building the tiny crawl into {out}")
+        build_tiny_crawl(out, str(shared_dir()))
+    files = crawl_source.list_files()
+    if not files:
+        print(f"error: no WARC files in {crawl_source.resolved()}", file=sys.stderr)
+        return 2
+    known = set(instance.get_dynamic_partitions(crawl_partitions.name))
+    new = [f for f in files if f not in known]
+    if new:
+        instance.add_dynamic_partitions(crawl_partitions.name, new)
+    todo = new if args.only_new else files
+    t0 = time.perf_counter()
+    crawl_job = defs.resolve_job_def("crawl_job")
+    for i, key in enumerate(todo, 1):
+        print(f"[mimo] crawl_job {i}/{len(todo)}: partition {key}", flush=True)
+        if not crawl_job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False).success:
+            print(f"error: crawl_job failed for {key}; see the run in the UI", file=sys.stderr)
+            return 1
+    print("[mimo] corpus_job: dedup, tagging, filtering", flush=True)
+    result = defs.resolve_job_def("corpus_job").execute_in_process(instance=instance, raise_on_error=False)
+    if not result.success:
+        print("error: corpus_job failed; see the run in the UI", file=sys.stderr)
+        return 1
+    _print_summary(defs, instance, time.perf_counter() - t0)
+    return 0
+
+
+def _print_summary(defs: dg.Definitions, instance: dg.DagsterInstance, seconds: float) -> None:
+    lake = defs.resources["lake"]
+    catalog = lake.catalog()
+    rows = catalog.query("SELECT asset_key, count(*) AS n, sum(row_count) AS rows, max(path) AS path "
+                         "FROM latest_artifacts WHERE created_at >= now() - INTERVAL 1 DAY "
+                         "GROUP BY asset_key ORDER BY min(created_at)")
+    print(f"\n[mimo] done in {seconds:.0f}s. Results:")
+    for r in rows:
+        print(f"  {r['asset_key']:<22} {r['n']:>3} artifact(s) {int(r['rows'] or 0):>6} rows  {r['path']}")
+    corpus = catalog.latest("filtered_corpus")[0]
+    checks = {}
+    for check_key in defs.resolve_asset_graph().asset_check_keys:
+        ev = instance.event_log_storage.get_latest_asset_check_execution_by_key([check_key]).get(check_key)
+        checks[check_key.name] = getattr(ev, "status", None) and ev.status.value
+    print(f"\n  corpus shards: {corpus['path']}/shard-*.parquet")
+    print(f"  catalog (DuckDB): {catalog.path}")
+    print(f"  asset checks: {json.dumps(checks)}")
+    print(f"  Dagster state: {state_dir()}  (UI: scripts/dagster-ui.sh, then http://127.0.0.1:3000)")
+    print(f"  lineage of a shard: .venv/bin/mimo lineage {corpus['path']}/shard-00000.parquet")
+    print(f"  lake root: {expand(defs.resources['lake'].root)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

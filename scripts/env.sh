@@ -1,0 +1,11 @@
+# Source me: environment for running the pipeline from this checkout.
+MIMO_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export MIMO_STATE_DIR="${MIMO_STATE_DIR:-$MIMO_REPO/.state}"
+export DAGSTER_HOME="$MIMO_REPO"
+export MIMO_DAGSTER_STORAGE="$MIMO_STATE_DIR/dagster/storage"
+export MIMO_DAGSTER_ARTIFACTS="$MIMO_STATE_DIR/dagster/artifacts"
+export MIMO_DAGSTER_LOGS="$MIMO_STATE_DIR/dagster/logs"
+export HF_HOME="${HF_HOME:-$MIMO_STATE_DIR/hf}"
+export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$MIMO_STATE_DIR/torch_extensions}"
+export MPLCONFIGDIR="${MPLCONFIGDIR:-$MIMO_STATE_DIR/mpl}"
+mkdir -p "$MIMO_DAGSTER_STORAGE" "$MIMO_DAGSTER_ARTIFACTS" "$MIMO_DAGSTER_LOGS"

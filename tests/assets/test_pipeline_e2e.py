@@ -1,0 +1,147 @@
+"""End to end: the README run command's code path on the tiny profile, with a real Dagster
+instance built from the repo's dagster.yaml (SQLite in a temp state dir), real DuckDB, real files."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    state = tmp_path_factory.mktemp("state")
+    env = dict(os.environ, MIMO_STATE_DIR=str(state), DAGSTER_HOME=str(REPO),
+               MIMO_DAGSTER_STORAGE=str(state / "dagster/storage"), MIMO_DAGSTER_ARTIFACTS=str(state / "dagster/artifacts"),
+               MIMO_DAGSTER_LOGS=str(state / "dagster/logs"), MIMO_PROFILE="tiny")
+    proc = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return state, env, proc.stdout
+
+
+def _catalog(state):
+    return duckdb.connect(str(state / "lake/_catalog/catalog.duckdb"), read_only=True)
+
+
+def _meta(con, asset):
+    row = con.execute("SELECT metadata FROM latest_artifacts WHERE asset_key = ? ORDER BY created_at DESC LIMIT 1", [asset]).fetchone()
+    return json.loads(row[0])
+
+
+def test_run_prints_where_results_are(tiny_run):
+    state, _, out = tiny_run
+    assert "corpus shards:" in out and str(state) in out and "catalog (DuckDB):" in out
+
+
+def test_every_asset_is_materialized_in_the_real_instance(tiny_run):
+    state, env, _ = tiny_run
+    os.environ.update({k: env[k] for k in ("MIMO_DAGSTER_STORAGE", "MIMO_DAGSTER_ARTIFACTS", "MIMO_DAGSTER_LOGS")})
+    instance = dg.DagsterInstance.from_config(str(REPO))
+    try:
+        for key in ("deduplicated_pages", "tagger_model", "tagged_pages", "filtered_corpus"):
+            event = instance.get_latest_materialization_event(dg.AssetKey(key))
+            assert event is not None, key
+            assert "artifact_id" in event.asset_materialization.metadata
+        assert sorted(instance.get_dynamic_partitions("crawl_files")) == ["dump-00.warc.gz", "dump-01.warc.gz", "dump-02.warc.gz"]
+        checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey("filtered_corpus"), n) for n in ("no_empty_shard", "no_benchmark_contamination", "math_code_share")]
+            + [dg.AssetCheckKey(dg.AssetKey("deduplicated_pages"), "dedup_rate_in_band")])
+        assert {k.name: v.status.value for k, v in checks.items()} == dict.fromkeys(
+            ["no_empty_shard", "no_benchmark_contamination", "math_code_share", "dedup_rate_in_band"], "SUCCEEDED")
+    finally:
+        instance.dispose()
+
+
+def test_bad_input_is_counted_never_lost(tiny_run):
+    state, _, _ = tiny_run
+    planted = json.loads((state / "crawl-input/planted.json").read_text())
+    con = _catalog(state)
+    skips, reasons = {}, set()
+    for asset in ("crawl_warc", "extracted_pages"):
+        for (path,) in con.execute("SELECT path FROM latest_artifacts WHERE asset_key = ?", [asset]).fetchall():
+            for row in duckdb.sql(f"SELECT url, reason FROM read_parquet('{path}/skips.parquet')").fetchall():
+                skips[row[0]] = row[1]
+                reasons.add(row[1])
+    assert skips.get("https://bad.example/huge") == "too_large"
+    assert skips.get("https://bad.example/binary.png") == "binary"
+    assert skips.get("https://bad.example/empty") in ("empty_input", "empty")
+    assert "https://bad.example/nested" in skips  # deeply nested: guarded, skipped with a reason
+    assert {"corrupt_record", "truncated_record"} <= reasons
+    # the latin-1 page mislabeled as utf-8 is decoded, not dropped
+    pages = con.execute("SELECT path FROM latest_artifacts WHERE asset_key = 'extracted_pages'").fetchall()
+    texts = duckdb.sql("SELECT url, text FROM read_parquet([" + ",".join(f"'{p}/pages.parquet'" for (p,) in pages) + "])").fetchall()
+    latin = [t for u, t in texts if u == "https://bad.example/latin1-labelled-utf8"]
+    assert latin and "café crème" in latin[0].lower()
+    by_url = {u for u, why in planted["bad_records"].items() if why not in ("corrupt_record", "truncated_record", "mislabeled_encoding")}
+    assert by_url <= set(skips)  # damaged records have no readable URL: they are counted by reason above
+
+
+def test_planted_duplicates_are_removed_globally(tiny_run):
+    state, _, _ = tiny_run
+    planted = json.loads((state / "crawl-input/planted.json").read_text())
+    con = _catalog(state)
+    (path,) = con.execute("SELECT path FROM latest_artifacts WHERE asset_key = 'deduplicated_pages'").fetchone()
+    removed = dict(duckdb.sql(f"SELECT url, stage FROM read_parquet('{path}/duplicates.parquet')").fetchall())
+    for original, copy in planted["exact_duplicates"]:  # the earlier-crawled one of the pair survives
+        assert (copy in removed) != (original in removed), (original, copy)
+    for original, again in planted["url_duplicates"]:
+        assert (removed.get(again) == "url") != (removed.get(original) == "url"), (original, again)
+    near_found = sum(1 for o, v in planted["near_duplicates"] if (v in removed) != (o in removed))
+    assert near_found >= 0.8 * len(planted["near_duplicates"])
+    meta = _meta(con, "deduplicated_pages")
+    assert meta["removed_across_crawl_files"] > 0 and 0.05 < meta["dedup_rate"] < 0.4
+
+
+def test_corpus_is_readable_by_datasets_and_duckdb_and_decontaminated(tiny_run):
+    import datasets
+
+    state, _, _ = tiny_run
+    con = _catalog(state)
+    (path,) = con.execute("SELECT path FROM latest_artifacts WHERE asset_key = 'filtered_corpus'").fetchone()
+    ds = datasets.load_dataset("parquet", data_files=f"{path}/shard-*.parquet", split="train",
+                               cache_dir=str(state / "hf-cache"))
+    n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}/shard-*.parquet')").fetchall()[0][0]
+    assert len(ds) == n > 50
+    assert {"text", "domain", "weight", "warc_file", "quality", "reasoning_depth"} <= set(ds.column_names)
+    urls = set(ds["url"])
+    assert "https://homework-leaks.example/week-12" not in urls
+    domains = set(ds["domain"])
+    assert {"math", "code", "general"} <= domains
+    meta = _meta(con, "tagged_pages")
+    assert "heuristic_would_drop_math_code" in meta
+
+
+def test_catalog_answers_which_crawl_files_fed_a_shard(tiny_run):
+    state, env, _ = tiny_run
+    con = _catalog(state)
+    (shard_id, shard_path, meta) = con.execute(
+        "SELECT artifact_id, path, metadata FROM latest_artifacts WHERE asset_key = 'filtered_corpus/shard' ORDER BY path LIMIT 1").fetchone()
+    direct = con.execute("""SELECT a.partition FROM artifact_inputs i JOIN artifacts a ON a.artifact_id = i.upstream_id
+                            WHERE i.artifact_id = ? AND a.asset_key = 'crawl_warc' ORDER BY 1""", [shard_id]).fetchall()
+    in_shard = sorted(r[0] for r in duckdb.sql(f"SELECT DISTINCT warc_file FROM read_parquet('{shard_path}')").fetchall())
+    assert [d[0] for d in direct] == in_shard == json.loads(meta)["crawl_files"]
+    out = subprocess.run([sys.executable, "-m", "mimo.cli", "lineage", shard_path], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "crawl_warc[dump-0" in out.stdout and "extracted_pages" in out.stdout and "warc=" in out.stdout
+
+
+def test_rerun_is_idempotent(tiny_run):
+    state, env, _ = tiny_run
+    con = _catalog(state)
+    before = con.execute("SELECT path, content_hash FROM latest_artifacts WHERE asset_key = 'extracted_pages' ORDER BY path").fetchall()
+    con.close()
+    proc = subprocess.run([sys.executable, "-m", "pipelines.run", "--only-new"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    con = _catalog(state)
+    after = con.execute("SELECT path, content_hash FROM latest_artifacts WHERE asset_key = 'extracted_pages' ORDER BY path").fetchall()
+    assert before == after
+    corpus = con.execute("SELECT count(DISTINCT content_hash), count(DISTINCT path) FROM artifacts WHERE asset_key = 'filtered_corpus'").fetchone()
+    assert corpus == (1, 1)  # same inputs and config: same path, same bytes
