@@ -2,12 +2,13 @@
 
 
 import json
-import resource
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
+import psutil
 
 from mimo.lake.catalog import ArtifactRecord
 from mimo.lake.storage import config_hash
@@ -25,11 +26,39 @@ class WriteStats:
     files: list[str] = field(default_factory=list)
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process and its finished children, in MiB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round(max(own, children) / 1024.0, 1)
+class MemoryMeter:
+    """Samples the resident memory of this process plus its child processes (the extraction
+    workers) in a background thread, so each stage reports its own peak even when several
+    stages share one process."""
+
+    def __init__(self, interval_s: float = 0.05):
+        self.interval_s = interval_s
+        self.start_mb = self.peak_mb = self._tree_rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _tree_rss_mb() -> float:
+        me = psutil.Process()
+        total = me.memory_info().rss
+        for child in me.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return total / 2**20
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.peak_mb = max(self.peak_mb, self._tree_rss_mb())
+
+    def stop(self) -> dict[str, float]:
+        """Stop sampling; the stage's start and peak RSS in MiB."""
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self._tree_rss_mb())
+        return {"rss_at_start_mb": round(self.start_mb, 1), "peak_rss_mb": round(self.peak_mb, 1)}
 
 
 def _md(value: Any) -> Any:
@@ -53,6 +82,7 @@ def write_artifact(
     upstream_ids: Sequence[str] = (),
     partition: str | None = None,
     asset_name: str | None = None,
+    meter: MemoryMeter | None = None,
 ) -> dg.MaterializeResult:
     """Run ``writer(tmp_dir)``, move the result to its deterministic path, catalog it.
 
@@ -83,8 +113,9 @@ def write_artifact(
         "config": config,
         "upstream_artifacts": list(upstream_ids),
         "git_commit": git_commit(),
-        "peak_rss_mb": peak_rss_mb(),
     }
+    if meter is not None:
+        metadata.update(meter.stop())
     if stats.row_count is not None:
         metadata["dagster/row_count"] = stats.row_count
     if stats.token_count is not None:

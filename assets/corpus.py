@@ -6,7 +6,7 @@ from collections import Counter
 import dagster as dg
 import pyarrow as pa
 
-from assets.common import WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
 from mimo.data.decontam import ContaminationIndex, load_benchmark_texts
 from mimo.data.filtering import FilterConfig, decide
 from mimo.data.tagging.features import TOKEN_COUNTER, approx_tokens
@@ -39,6 +39,7 @@ class CorpusConfig(dg.Config):
                 "as parquet shards readable by datasets and DuckDB.",
 )
 def filtered_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lake: LakeResource) -> dg.MaterializeResult:
+    meter = MemoryMeter()
     upstream = latest_artifact(lake, "tagged_pages")
     table = lake.lake().read_parquet(f"{upstream['path']}/pages.parquet")
     cfg = FilterConfig(**config.model_dump())
@@ -76,7 +77,7 @@ def filtered_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lak
                          "duckdb: SELECT * FROM read_parquet('<path>/shard-*.parquet')",
         })
 
-    result = write_artifact(context, lake, config.model_dump(), write, upstream_ids=[upstream["artifact_id"]])
+    result = write_artifact(context, lake, config.model_dump(), write, upstream_ids=[upstream["artifact_id"]], meter=meter)
     _catalog_shards(context, lake, result, shards)
     return result
 

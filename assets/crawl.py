@@ -8,7 +8,7 @@ from collections import Counter
 import dagster as dg
 import pyarrow as pa
 
-from assets.common import WriteStats, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
 from assets.partitions import crawl_partitions
 from mimo.data.warc import WarcInputError, iter_warc_html
 from resources.lake import CrawlSourceResource, LakeResource
@@ -48,6 +48,7 @@ def file_sha256(path: str) -> str:
 )
 def crawl_warc(context: dg.AssetExecutionContext, config: CrawlConfig, lake: LakeResource,
                crawl_source: CrawlSourceResource) -> dg.MaterializeResult:
+    meter = MemoryMeter()
     name = context.partition_key
     path = crawl_source.local_path(name)
     if not os.path.exists(path):
@@ -86,4 +87,4 @@ def crawl_warc(context: dg.AssetExecutionContext, config: CrawlConfig, lake: Lak
             "payload_bytes": sum(len(p) for p in rows["payload"]),
         })
 
-    return write_artifact(context, lake, {**config.model_dump(), "warc_sha256": warc_sha}, write, partition=name)
+    return write_artifact(context, lake, {**config.model_dump(), "warc_sha256": warc_sha}, write, partition=name, meter=meter)

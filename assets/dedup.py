@@ -8,7 +8,7 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
-from assets.common import WriteStats, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
 from assets.partitions import crawl_partitions
 from mimo.data.dedup import MinHashConfig, content_hash, minhash_dedup, normalize_url
 from mimo.data.tagging.features import TOKEN_COUNTER, approx_tokens
@@ -56,6 +56,7 @@ def load_extracted(context: dg.AssetExecutionContext, lake: LakeResource) -> tup
     description="Pages after URL normalisation dedup, exact content dedup and global MinHash LSH near-dedup.",
 )
 def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, lake: LakeResource) -> dg.MaterializeResult:
+    meter = MemoryMeter()
     table, upstream, missing = load_extracted(context, lake)
     # deterministic global order: by crawl file then offset (earliest copy wins)
     order = np.lexsort((np.array(table["doc_id"].to_pylist()), np.array(table["warc_file"].to_pylist())))
@@ -123,4 +124,4 @@ def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, l
             "docs_per_s": round(n_in / max(elapsed, 1e-9), 1), "token_counter": TOKEN_COUNTER,
         })
 
-    return write_artifact(context, lake, config.model_dump(), write, upstream_ids=upstream)
+    return write_artifact(context, lake, config.model_dump(), write, upstream_ids=upstream, meter=meter)

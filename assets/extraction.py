@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 import pyarrow as pa
 
-from assets.common import WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
 from assets.crawl import SKIP_SCHEMA
 from assets.partitions import crawl_partitions
 from mimo.data.extract import ExtractConfig, GuardedExtractor
@@ -64,6 +64,7 @@ def _extract_all(rows: list[dict], cfg: ExtractConfig, workers: int, log, every:
     description="Main text of each HTML page with LaTeX and code blocks kept (trafilatura + math/code pre-pass).",
 )
 def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig, lake: LakeResource) -> dg.MaterializeResult:
+    meter = MemoryMeter()
     partition = context.partition_key
     upstream = latest_artifact(lake, "crawl_warc", partition)
     lake_obj = lake.lake()
@@ -107,4 +108,4 @@ def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig,
             "pages_per_s": round(len(records) / max(elapsed, 1e-9), 2), "token_counter": TOKEN_COUNTER,
         })
 
-    return write_artifact(context, lake, config.model_dump(), write, upstream_ids=[upstream["artifact_id"]], partition=partition)
+    return write_artifact(context, lake, config.model_dump(), write, upstream_ids=[upstream["artifact_id"]], partition=partition, meter=meter)

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from assets.common import WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
 from mimo.data.tagging.annotator import DOMAINS, annotate
 from mimo.data.tagging.classifier import TaggerModel, TaggerModelConfig
 from mimo.data.tagging.features import text_stats
@@ -42,6 +42,7 @@ def _hand_domains(path: str | None) -> dict[str, str]:
     description="Hashed n-gram tagger (domain + quality, knowledge density, reasoning depth) trained on teacher labels.",
 )
 def tagger_model(context: dg.AssetExecutionContext, config: TaggerTrainConfig, lake: LakeResource) -> dg.MaterializeResult:
+    meter = MemoryMeter()
     upstream = latest_artifact(lake, "deduplicated_pages")
     table = lake.lake().read_parquet(f"{upstream['path']}/pages.parquet", columns=["doc_id", "url", "text"])
     hand = _hand_domains(config.hand_labels)
@@ -70,7 +71,7 @@ def tagger_model(context: dg.AssetExecutionContext, config: TaggerTrainConfig, l
                           "an LLM tagger replaces it on clusters",
         })
 
-    return write_artifact(context, lake, config.model_dump(), write, upstream_ids=[upstream["artifact_id"]])
+    return write_artifact(context, lake, config.model_dump(), write, upstream_ids=[upstream["artifact_id"]], meter=meter)
 
 
 class TaggingConfig(dg.Config):
@@ -90,6 +91,7 @@ class TaggingConfig(dg.Config):
 def tagged_pages(context: dg.AssetExecutionContext, config: TaggingConfig, lake: LakeResource) -> dg.MaterializeResult:
     if config.backend != "classifier":
         raise dg.Failure(f"tagger backend {config.backend!r} needs the generator resource, not configured in this profile")
+    meter = MemoryMeter()
     pages_art = latest_artifact(lake, "deduplicated_pages")
     model_art = latest_artifact(lake, "tagger_model")
     table = lake.lake().read_parquet(f"{pages_art['path']}/pages.parquet")
@@ -130,4 +132,4 @@ def tagged_pages(context: dg.AssetExecutionContext, config: TaggingConfig, lake:
         })
 
     return write_artifact(context, lake, config.model_dump(), write,
-                          upstream_ids=[pages_art["artifact_id"], model_art["artifact_id"]])
+                          upstream_ids=[pages_art["artifact_id"], model_art["artifact_id"]], meter=meter)

@@ -145,3 +145,43 @@ def test_rerun_is_idempotent(tiny_run):
     assert before == after
     corpus = con.execute("SELECT count(DISTINCT content_hash), count(DISTINCT path) FROM artifacts WHERE asset_key = 'filtered_corpus'").fetchone()
     assert corpus == (1, 1)  # same inputs and config: same path, same bytes
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ui_command_serves_assets_with_lineage_and_metadata(tiny_run):
+    """scripts/dagster-ui.sh starts the real UI on 127.0.0.1; GraphQL shows the graph and metadata."""
+    import signal
+    import time
+    import urllib.request
+
+    state, env, _ = tiny_run
+    port = _free_port()
+    proc = subprocess.Popen(["bash", str(REPO / "scripts/dagster-ui.sh")], cwd=REPO, env=dict(env, PORT=str(port)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        query = """{ assetNodes { assetKey { path } dependencyKeys { path } }
+                     assetOrError(assetKey: {path: ["filtered_corpus"]}) { ... on Asset {
+                       assetMaterializations(limit: 1) { metadataEntries { label } } } } }"""
+        body = json.dumps({"query": query}).encode()
+        deadline, data = time.time() + 180, None
+        while time.time() < deadline and data is None:
+            try:
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", body, {"Content-Type": "application/json"})
+                data = json.loads(urllib.request.urlopen(req, timeout=10).read())["data"]
+            except (OSError, KeyError, ValueError):
+                time.sleep(2)
+        assert data is not None, "UI did not answer on 127.0.0.1"
+        deps = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in data["assetNodes"]}
+        assert deps["extracted_pages"] == {"crawl_warc"} and deps["tagged_pages"] == {"deduplicated_pages", "tagger_model"}
+        labels = {e["label"] for e in data["assetOrError"]["assetMaterializations"][0]["metadataEntries"]}
+        assert {"path", "artifact_id", "content_hash", "upstream_artifacts", "decisions"} <= labels
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
