@@ -96,6 +96,8 @@ def write_artifact(
     with lake.atomic_dir(final) as tmp:
         stats = writer(tmp)
     digest = lake.content_hash(final)
+    if meter is not None:
+        stats.metadata.update(meter.stop())
     code_version = context.assets_def.code_versions_by_key.get(context.asset_key) if context.has_assets_def else None
     rec = ArtifactRecord(
         asset_key=asset, path=lake.uri(final), content_hash=digest, partition=partition,
@@ -114,8 +116,6 @@ def write_artifact(
         "upstream_artifacts": list(upstream_ids),
         "git_commit": git_commit(),
     }
-    if meter is not None:
-        metadata.update(meter.stop())
     if stats.row_count is not None:
         metadata["dagster/row_count"] = stats.row_count
     if stats.token_count is not None:
