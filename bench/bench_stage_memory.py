@@ -19,6 +19,8 @@ from pathlib import Path
 
 import duckdb
 
+from mimo.paths import state_env
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -27,9 +29,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(REPO / "bench/results/stage_memory.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mimo-bench-") as state:
-        env = dict(os.environ, MIMO_STATE_DIR=state, DAGSTER_HOME=str(REPO),
-                   MIMO_DAGSTER_STORAGE=f"{state}/dagster/storage", MIMO_DAGSTER_ARTIFACTS=f"{state}/dagster/artifacts",
-                   MIMO_DAGSTER_LOGS=f"{state}/dagster/logs")
+        env = state_env(state)
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=REPO, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t0

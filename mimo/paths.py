@@ -36,3 +36,13 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (sha + ("-dirty" if dirty else "")) if sha else "unknown"
+
+
+def state_env(state: str | Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for running the pipeline with its state (lake, Dagster storage) in ``state``."""
+    state = str(state)
+    env = dict(os.environ if base is None else base)
+    env.update(MIMO_STATE_DIR=state, DAGSTER_HOME=str(REPO_ROOT),
+               MIMO_DAGSTER_STORAGE=f"{state}/dagster/storage", MIMO_DAGSTER_ARTIFACTS=f"{state}/dagster/artifacts",
+               MIMO_DAGSTER_LOGS=f"{state}/dagster/logs")
+    return env

@@ -28,6 +28,7 @@ class Profile(BaseModel):
     crawl_input: str = "{state}/crawl-input"
     build_tiny_crawl: bool = False
     sensors_running_by_default: bool = False
+    log_level: str = "INFO"  # console log level of runs (DEBUG shows every Dagster event)
     assets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -37,7 +38,10 @@ class Profile(BaseModel):
         for name, asset in (checks or {}).items():
             if name in self.checks:  # a check's op is named <asset>_<check>
                 ops[f"{asset}_{name}"] = {"config": self.checks[name]}
-        return {"ops": ops} if ops else {}
+        config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": self.log_level}}}}
+        if ops:
+            config["ops"] = ops
+        return config
 
 
 def available_profiles() -> list[str]:

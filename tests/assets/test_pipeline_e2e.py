@@ -11,15 +11,15 @@ import dagster as dg
 import duckdb
 import pytest
 
+from mimo.paths import state_env
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
-    env = dict(os.environ, MIMO_STATE_DIR=str(state), DAGSTER_HOME=str(REPO),
-               MIMO_DAGSTER_STORAGE=str(state / "dagster/storage"), MIMO_DAGSTER_ARTIFACTS=str(state / "dagster/artifacts"),
-               MIMO_DAGSTER_LOGS=str(state / "dagster/logs"), MIMO_PROFILE="tiny")
+    env = dict(state_env(state), MIMO_PROFILE="tiny")
     proc = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return state, env, proc.stdout
