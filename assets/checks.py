@@ -42,10 +42,18 @@ def _shard_files(lake: LakeResource) -> list[str]:
     return sorted(p for p in fs.ls(art["path"], detail=False) if p.endswith(".parquet"))
 
 
+def _read(lake: LakeResource, path: str, columns: list[str]):
+    return pq.read_table(path, columns=columns, filesystem=lake.lake().fs)
+
+
 @dg.asset_check(asset="filtered_corpus", blocking=True, description="The corpus has shards and none is empty.")
 def no_empty_shard(lake: LakeResource) -> dg.AssetCheckResult:
     files = _shard_files(lake)
-    rows = {f.rsplit("/", 1)[-1]: pq.ParquetFile(f).metadata.num_rows for f in files}
+    fs = lake.lake().fs
+    rows = {}
+    for f in files:
+        with fs.open(f, "rb") as fh:
+            rows[f.rsplit("/", 1)[-1]] = pq.ParquetFile(fh).metadata.num_rows
     empty = [f for f, n in rows.items() if n == 0]
     return dg.AssetCheckResult(passed=bool(files) and not empty,
                                metadata={"shards": len(files), "empty_shards": empty, "rows_per_shard": rows})
@@ -53,7 +61,7 @@ def no_empty_shard(lake: LakeResource) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset="filtered_corpus", description="Math and code documents keep at least the configured share.")
 def math_code_share(config: ShareCheckConfig, lake: LakeResource) -> dg.AssetCheckResult:
-    domains = [d for f in _shard_files(lake) for d in pq.read_table(f, columns=["domain"])["domain"].to_pylist()]
+    domains = [d for f in _shard_files(lake) for d in _read(lake, f, ["domain"])["domain"].to_pylist()]
     share = sum(d in ("math", "code") for d in domains) / max(len(domains), 1)
     return dg.AssetCheckResult(passed=share >= config.min_math_code_share,
                                severity=dg.AssetCheckSeverity.WARN,
@@ -67,7 +75,7 @@ def no_benchmark_contamination(lake: LakeResource) -> dg.AssetCheckResult:
     index = ContaminationIndex.build(load_benchmark_texts(shared_dir()))
     hits = []
     for f in _shard_files(lake):
-        table = pq.read_table(f, columns=["url", "text"])
+        table = _read(lake, f, ["url", "text"])
         for url, text in zip(table["url"].to_pylist(), table["text"].to_pylist()):
             found = index.hits(text)
             if found:

@@ -49,11 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     instance = _instance()
     _ensure_pools(instance)
     crawl_source = defs.resources["crawl_source"]
-    if profile.build_tiny_crawl and not crawl_source.list_files():
-        out = crawl_source.resolved()
-        print(f"[mimo] building the tiny crawl into {out}")
-        build_tiny_crawl(out, str(shared_dir()))
-    files = crawl_source.list_files()
+    try:
+        if profile.build_tiny_crawl and not crawl_source.list_files():
+            out = crawl_source.resolved()
+            print(f"[mimo] building the tiny crawl into {out}")
+            build_tiny_crawl(out, str(shared_dir()))
+        files = crawl_source.list_files()
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not files:
         print(f"error: no WARC files in {crawl_source.resolved()}", file=sys.stderr)
         return 2

@@ -46,8 +46,12 @@ class CrawlSourceResource(dg.ConfigurableResource):
         """WARC file names (partition keys) present now, sorted."""
         import fsspec
 
-        fs, root = fsspec.core.url_to_fs(self.resolved())
-        if not fs.exists(root):
+        try:
+            fs, root = fsspec.core.url_to_fs(self.resolved())
+            exists = fs.exists(root)
+        except (ImportError, ValueError, OSError) as exc:
+            raise ValueError(f"cannot read crawl input {self.resolved()}: {exc}") from None
+        if not exists:
             return []
         names = set()
         for pattern in self.patterns:

@@ -41,3 +41,14 @@ def test_corpus_sensor_waits_for_extractions(tmp_path):
     lake = LakeResource(root=str(tmp_path / "lake"))
     result = sensor(dg.build_sensor_context(instance=instance, resources={"lake": lake}))
     assert not result.run_requests and "waiting for extracted_pages of a.warc.gz" in result.skip_reason.skip_message
+
+
+def test_run_command_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    from mimo.paths import state_env
+    from pipelines import run
+
+    monkeypatch.setattr("os.environ", state_env(tmp_path))
+    assert run.main(["--profile", "nope"]) == 2
+    assert "unknown profile 'nope'" in capsys.readouterr().err
+    assert run.main(["--profile", "mimo-7b"]) == 2  # object-store crawl input without its fsspec driver
+    assert capsys.readouterr().err.startswith("error: cannot read crawl input s3://")
