@@ -305,15 +305,17 @@ def _split(prompt: str, heldout_fraction: float, seed: int) -> str:
 def _unique(n: int, domain: str, make: Callable[[random.Random], Problem | None], r: random.Random) -> list[Problem]:
     out: list[Problem] = []
     seen: set[str] = set()
-    tries = 0
+    misses = 0  # consecutive duplicates; many in a row means the template space is exhausted
     while len(out) < n:
-        tries += 1
-        if tries > 50 * n + 1000:
-            raise ValueError(f"could not generate {n} distinct toy {domain} prompts (got {len(out)})")
         p = make(r)
         if p is not None and p.prompt not in seen:
             seen.add(p.prompt)
             out.append(p)
+            misses = 0
+        else:
+            misses += 1
+            if misses > 5000:
+                raise ValueError(f"could not generate {n} distinct toy {domain} prompts (got {len(out)})")
     return out
 
 
