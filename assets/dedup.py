@@ -81,7 +81,6 @@ def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, l
             drop(i, "url", first_by_url[key])
         else:
             first_by_url[key] = i
-    n_url = int((~alive).sum())
     first_by_hash: dict[str, int] = {}
     for i in np.flatnonzero(alive):
         key = content_hash(texts[i])
@@ -90,7 +89,6 @@ def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, l
             drop(i, "exact", first_by_hash[key])
         else:
             first_by_hash[key] = i
-    n_exact = int((~alive).sum()) - n_url
     survivors = np.flatnonzero(alive)
     mh_cfg = MinHashConfig(ngram_size=config.ngram_size, num_bands=config.num_bands,
                            rows_per_band=config.rows_per_band, seed=config.seed)
