@@ -150,14 +150,6 @@ class Catalog:
         sql += " ORDER BY created_at DESC"
         return self.query(sql, args)
 
-    def latest_run_artifacts(self, asset_key: str, partition: str | None = None) -> list[dict[str, Any]]:
-        """All artifacts written by the most recent materialization (same run id) of an asset."""
-        rows = self.latest(asset_key, partition)
-        if not rows:
-            return []
-        newest = rows[0]
-        return [r for r in rows if r["run_id"] == newest["run_id"] and r["config_hash"] == newest["config_hash"]]
-
     def lineage(self, artifact_id: str) -> list[dict[str, Any]]:
         """The artifact and everything upstream of it, with the distance in hops."""
         return self.query(LINEAGE_SQL, [artifact_id])
