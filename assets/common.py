@@ -102,7 +102,7 @@ def write_artifact(
     rec = ArtifactRecord(
         asset_key=asset, path=lake.uri(final), content_hash=digest, partition=partition,
         config_hash=cfg_hash, config=config, code_version=code_version, git_commit=git_commit(),
-        run_id=context.run_id, row_count=stats.row_count, token_count=stats.token_count,
+        run_id=context.run.run_id, row_count=stats.row_count, token_count=stats.token_count,
         byte_size=sum(lake.fs.size(f) for f in lake.fs.find(final)),
         metadata=stats.metadata, upstream_ids=list(upstream_ids),
     )

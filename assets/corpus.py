@@ -96,7 +96,7 @@ def _catalog_shards(context: dg.AssetExecutionContext, lake: LakeResource, resul
         catalog.record(ArtifactRecord(
             asset_key="filtered_corpus/shard", path=path, content_hash=lake_obj.content_hash(path),
             partition=None, config_hash=result.metadata["config_hash"].value, git_commit=git_commit(),
-            run_id=context.run_id, row_count=len(shard), token_count=sum(approx_tokens(r["text"]) for r in shard),
+            run_id=context.run.run_id, row_count=len(shard), token_count=sum(approx_tokens(r["text"]) for r in shard),
             metadata={"crawl_files": files, "corpus_artifact_id": result.metadata["artifact_id"].value},
             upstream_ids=[crawl_ids[f] for f in files if f in crawl_ids] + [result.metadata["artifact_id"].value],
         ))

@@ -7,25 +7,28 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import checks, corpus, crawl, dedup, extraction, tagging
+from assets import checks, corpus, crawl, dedup, extraction, problems, synthetic, synthetic_reasoning, tagging
 from pipelines.jobs import build_jobs
 from pipelines.profiles import Profile, load_profile
 from pipelines.sensors import build_sensors
+from resources.generator import GeneratorResource
 from resources.lake import CrawlSourceResource, LakeResource
 
-ASSET_MODULES = [crawl, extraction, dedup, tagging, corpus]
+ASSET_MODULES = [crawl, extraction, dedup, tagging, corpus, problems, synthetic, synthetic_reasoning]
+CHECK_MODULES = [checks, synthetic_reasoning]
 
 
 def build_definitions(profile: Profile) -> dg.Definitions:
     """Definitions for one profile."""
     return dg.Definitions(
         assets=dg.load_assets_from_modules(ASSET_MODULES),
-        asset_checks=dg.load_asset_checks_from_modules([checks]),
+        asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
         jobs=build_jobs(profile),
         sensors=build_sensors(profile.sensors_running_by_default),
         resources={
             "lake": LakeResource(root=profile.lake_root, catalog_path=profile.catalog_path),
             "crawl_source": CrawlSourceResource(input_uri=profile.crawl_input),
+            "generator": GeneratorResource(**profile.generator),
         },
     )
 

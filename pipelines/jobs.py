@@ -8,12 +8,16 @@ from pipelines.profiles import Profile
 
 CRAWL_ASSETS = ["crawl_warc", "extracted_pages"]
 CORPUS_ASSETS = ["deduplicated_pages", "tagger_model", "tagged_pages", "filtered_corpus"]
+REASONING_ASSETS = ["reasoning_problems", "evaluation_sets", "synthetic_grounded_analyses",
+                    "synthetic_problem_solutions", "synthetic_general_responses", "synthetic_reasoning"]
+REASONING_CHECKS = {"synthetic_no_eval_contamination": "synthetic_reasoning"}
 CORPUS_CHECKS = {"dedup_rate_in_band": "deduplicated_pages", "no_empty_shard": "filtered_corpus",
                  "math_code_share": "filtered_corpus", "no_benchmark_contamination": "filtered_corpus"}
 
 
 def build_jobs(profile: Profile) -> list[dg.UnresolvedAssetJobDefinition]:
-    """crawl_job (per crawl file partition) and corpus_job (global dedup to filtered corpus)."""
+    """crawl_job (per crawl file partition), corpus_job (global dedup to filtered corpus) and
+    reasoning_data_job (problems and synthetic reasoning data)."""
     crawl_job = dg.define_asset_job(
         "crawl_job",
         selection=dg.AssetSelection.assets(*CRAWL_ASSETS),
@@ -26,4 +30,11 @@ def build_jobs(profile: Profile) -> list[dg.UnresolvedAssetJobDefinition]:
         config=profile.run_config(CORPUS_ASSETS, CORPUS_CHECKS),
         description="Global dedup over all crawl files, tagging, filtering into the pretraining corpus.",
     )
-    return [crawl_job, corpus_job]
+    reasoning_data_job = dg.define_asset_job(
+        "reasoning_data_job",
+        selection=dg.AssetSelection.assets(*REASONING_ASSETS),
+        config=profile.run_config(REASONING_ASSETS, REASONING_CHECKS),
+        description="Problem sets, evaluation sets and the three synthetic reasoning strategies, "
+                    "merged and decontaminated (needs filtered_corpus for grounded analyses).",
+    )
+    return [crawl_job, corpus_job, reasoning_data_job]

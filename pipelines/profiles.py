@@ -29,6 +29,7 @@ class Profile(BaseModel):
     build_tiny_crawl: bool = False
     sensors_running_by_default: bool = False
     log_level: str = "INFO"  # console log level of runs (DEBUG shows every Dagster event)
+    generator: dict[str, Any] = Field(default_factory=dict)  # resources.generator.GeneratorResource fields
     assets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

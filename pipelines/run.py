@@ -3,8 +3,8 @@
     python -m pipelines.run [--profile tiny] [--only-new]
 
 It does what the sensors would do, in the foreground: builds the tiny crawl when the profile asks
-for it, adds one dynamic partition per WARC file, runs ``crawl_job`` for each partition and then
-``corpus_job``. Runs land in the same instance the UI reads (``scripts/dagster-ui.sh``).
+for it, adds one dynamic partition per WARC file, runs ``crawl_job`` for each partition, then
+``corpus_job``, then ``reasoning_data_job``. Runs land in the same instance the UI reads (``scripts/dagster-ui.sh``).
 """
 
 import argparse
@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     if not result.success:
         print("error: corpus_job failed; see the run in the UI", file=sys.stderr)
         return 1
+    print("[mimo] reasoning_data_job: problem sets, synthetic reasoning data", flush=True)
+    result = defs.resolve_job_def("reasoning_data_job").execute_in_process(instance=instance, raise_on_error=False)
+    if not result.success:
+        print("error: reasoning_data_job failed; see the run in the UI", file=sys.stderr)
+        return 1
     _print_summary(defs, instance, time.perf_counter() - t0)
     return 0
 
@@ -101,6 +106,14 @@ def _print_summary(defs: dg.Definitions, instance: dg.DagsterInstance, seconds: 
     print(f"  asset checks: {json.dumps(checks)}")
     print(f"  Dagster state: {state_dir()}  (UI: scripts/dagster-ui.sh, then http://127.0.0.1:3000)")
     print(f"  lineage of a shard: .venv/bin/mimo lineage {corpus['path']}/shard-00000.parquet")
+    synth = catalog.latest("synthetic_reasoning")
+    if synth:
+        meta = json.loads(synth[0]["metadata"])
+        print(f"  synthetic reasoning: {synth[0]['path']}/samples.parquet")
+        for strategy, y in meta["yield_by_strategy"].items():
+            print(f"    {strategy:<18} generated {y['generated']:>5}  verified {y['verified']:>5}  "
+                  f"kept {y['kept_after_decontamination']:>5}")
+        print(f"    removed by decontamination: {meta['decontamination']['removed_by_benchmark']}")
     print(f"  lake root: {expand(defs.resources['lake'].root)}")
 
 

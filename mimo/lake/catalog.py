@@ -155,13 +155,20 @@ class Catalog:
         return self.query(LINEAGE_SQL, [artifact_id])
 
     def find(self, path_or_id: str) -> dict[str, Any] | None:
-        """Look an artifact up by id, exact path, or path suffix (newest wins)."""
-        rows = self.query(
-            "SELECT * FROM artifacts WHERE artifact_id = ? OR path = ? OR path LIKE ? "
-            "ORDER BY created_at DESC LIMIT 1",
-            [path_or_id, path_or_id, f"%{path_or_id}"],
-        )
-        return rows[0] if rows else None
+        """Look an artifact up by id, exact path, or path suffix (newest wins); a file inside an
+        artifact directory (``<artifact>/samples.parquet``) resolves to that artifact."""
+        exact = path_or_id.rstrip("/")
+        for candidate in (exact, exact.rsplit("/", 1)[0] if "/" in exact.strip("/") else None):
+            if not candidate:
+                continue
+            rows = self.query(
+                "SELECT * FROM artifacts WHERE artifact_id = ? OR path = ? OR path LIKE ? "
+                "ORDER BY created_at DESC LIMIT 1",
+                [candidate, candidate, f"%{candidate}"],
+            )
+            if rows:
+                return rows[0]
+        return None
 
     def query(self, sql: str, args: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         """Run SQL and return rows as dicts."""

@@ -11,7 +11,7 @@ def test_definitions_load_for_every_profile():
     dg.Definitions.validate_loadable(defs)
     for name in available_profiles():
         dg.Definitions.validate_loadable(build_definitions(load_profile(name)))
-    assert {"crawl_job", "corpus_job"} <= {j.name for j in defs.jobs}
+    assert {"crawl_job", "corpus_job", "reasoning_data_job"} <= {j.name for j in defs.jobs}
 
 
 def test_unknown_profile_is_a_clear_error():

@@ -132,6 +132,54 @@ def test_catalog_answers_which_crawl_files_fed_a_shard(tiny_run):
     assert "crawl_warc[dump-0" in out.stdout and "extracted_pages" in out.stdout and "warc=" in out.stdout
 
 
+def test_problem_sets_count_malformed_records(tiny_run):
+    state, _, _ = tiny_run
+    con = _catalog(state)
+    meta = _meta(con, "reasoning_problems")
+    assert sum(meta["skipped_by_reason"].values()) == 5  # the planted bad lines of extra_problems.jsonl
+    assert meta["by_source"]["handwritten"] == 5 and meta["by_source"]["toy"] > 500
+    assert {"math/train", "math/heldout", "code/train", "code/heldout"} <= set(meta["by_domain_split"])
+    evals = _meta(con, "evaluation_sets")["by_source"]
+    assert evals["math500"] == 500 and evals["aime24"] == 30 and evals["humaneval"] == 164 and evals["toy"] > 50
+
+
+def test_synthetic_reasoning_has_all_strategies_with_provenance_and_is_decontaminated(tiny_run):
+    import datasets
+
+    state, env, _ = tiny_run
+    con = _catalog(state)
+    (path, art_id) = con.execute("SELECT path, artifact_id FROM latest_artifacts WHERE asset_key = 'synthetic_reasoning'").fetchone()
+    ds = datasets.load_dataset("parquet", data_files=f"{path}/samples.parquet", split="train",
+                               cache_dir=str(state / "hf-cache"))
+    assert set(ds["strategy"]) == {"grounded_analysis", "problem_solution", "general_query"}
+    assert set(ds["generator_backend"]) == {"procedural"} and set(ds["generator_is_model"]) == {False}
+    assert all(m[-1]["role"] == "assistant" for m in ds["messages"])
+    solutions = ds.filter(lambda r: r["strategy"] == "problem_solution")
+    assert set(solutions["verification"]) <= {"correct", "passed"} and set(solutions["domain"]) == {"math", "code"}
+    meta = _meta(con, "synthetic_reasoning")
+    removed = meta["decontamination"]["removed_by_benchmark"]
+    assert removed.get("math500", 0) >= 1 and removed.get("humaneval", 0) >= 1  # the planted queries
+    assert "gq-planted-math500" not in set(ds["source_id"])
+    for strategy, y in meta["yield_by_strategy"].items():
+        assert y["generated"] >= y["verified"] >= y["kept"] >= y["kept_after_decontamination"] > 0, strategy
+    sol = _meta(con, "synthetic_problem_solutions")
+    assert sol["yield"]["dropped"].get("wrong_answer", 0) > 0 and sol["yield"]["usage"]["completion_tokens"] > 0
+    os.environ.update({k: env[k] for k in ("MIMO_DAGSTER_STORAGE", "MIMO_DAGSTER_ARTIFACTS", "MIMO_DAGSTER_LOGS")})
+    instance = dg.DagsterInstance.from_config(str(REPO))
+    try:
+        key = dg.AssetCheckKey(dg.AssetKey("synthetic_reasoning"), "synthetic_no_eval_contamination")
+        ev = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+        assert ev.status.value == "SUCCEEDED"
+    finally:
+        instance.dispose()
+    lineage = {r[0] for r in con.execute("SELECT asset_key FROM artifacts WHERE artifact_id IN "
+                                         "(SELECT upstream_id FROM artifact_inputs)").fetchall()}
+    assert {"filtered_corpus", "reasoning_problems", "evaluation_sets", "synthetic_grounded_analyses"} <= lineage
+    out = subprocess.run([sys.executable, "-m", "mimo.cli", "lineage", f"{path}/samples.parquet"], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "crawl_warc[dump-0" in out.stdout and "reasoning_problems" in out.stdout, out.stderr
+
+
 def test_rerun_is_idempotent(tiny_run):
     state, env, _ = tiny_run
     con = _catalog(state)
