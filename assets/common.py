@@ -135,3 +135,11 @@ def latest_artifact(lake_res: LakeResource, asset: str, partition: str | None = 
         raise dg.Failure(f"no materialized artifact of {asset}{where} in the catalog; materialize it first")
     return rows[0]
 
+
+
+def corpus_rows(lake_res: LakeResource, columns: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """All documents of the latest ``filtered_corpus`` (every shard) and its catalog row."""
+    art = latest_artifact(lake_res, "filtered_corpus")
+    lake = lake_res.lake()
+    shards = sorted(p for p in lake.fs.ls(art["path"], detail=False) if p.endswith(".parquet"))
+    return [r for s in shards for r in lake.read_parquet(s, columns=columns).to_pylist()], art

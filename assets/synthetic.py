@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, corpus_rows, write_artifact
 from assets.problems import read_problems
 from mimo.generate.base import Generator, SamplingParams
 from mimo.paths import expand
@@ -86,10 +86,7 @@ def _require_some(samples: list, tally: StrategyYield) -> None:
 def synthetic_grounded_analyses(context: dg.AssetExecutionContext, config: GroundedAssetConfig,
                                 lake: LakeResource, generator: GeneratorResource) -> dg.MaterializeResult:
     meter = MemoryMeter()
-    corpus = latest_artifact(lake, "filtered_corpus")
-    fs = lake.lake().fs
-    shards = sorted(p for p in fs.ls(corpus["path"], detail=False) if p.endswith(".parquet"))
-    rows = [r for s in shards for r in lake.lake().read_parquet(s).to_pylist()]
+    rows, corpus = corpus_rows(lake, ["doc_id", "title", "text", "domain", "reasoning_depth"])
     cfg = GroundedConfig(min_reasoning_depth=config.min_reasoning_depth, domains=tuple(config.domains),
                          max_documents=config.max_documents, max_document_words=config.max_document_words,
                          samples_per_document=config.samples_per_document, params=config.params())

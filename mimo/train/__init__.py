@@ -1,0 +1,1 @@
+"""Training loops (pretraining stages, MTP expansion, SFT): runnable without Dagster."""

@@ -1,0 +1,52 @@
+"""Train one stage: ``python -m mimo.train.pretrain --config FILE`` (YAML or JSON TrainConfig).
+
+Runs without Dagster; launched by the cluster resource it streams logs and metrics through
+dagster-pipes (custom messages: one per logged step). The Dagster asset reports the single
+materialization when the job is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="TrainConfig as YAML or JSON")
+    args = parser.parse_args(argv)
+    from mimo.train.config import load_train_config
+    from mimo.train.loop import train
+
+    try:
+        cfg = load_train_config(args.config)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dagster-pipes warns when not launched by Dagster
+        from dagster_pipes import open_dagster_pipes
+
+        pipes_cm = open_dagster_pipes()
+    with pipes_cm as pipes:
+        def report(event: str, payload: dict) -> None:
+            print(f"[{cfg.stage}] {event} {json.dumps(payload)}", flush=True)
+            if event == "metrics":
+                pipes.report_custom_message(payload)
+            else:
+                pipes.log.info(payload.get("message", json.dumps(payload)))
+
+        try:
+            result = train(cfg, report)
+        except (ValueError, FileNotFoundError, FloatingPointError) as e:
+            pipes.log.error(f"{cfg.stage} failed: {e}")
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        pipes.report_custom_message({"event": "done", "final_dir": str(result.final_dir), **result.summary})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
