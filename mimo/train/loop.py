@@ -89,12 +89,13 @@ def train(cfg: TrainConfig, report: Reporter | None = None) -> TrainResult:
     params = trainable_parameters(model, cfg)
     opt = torch.optim.AdamW(params, lr=cfg.lr.lr_at(cfg.tokens_offset), betas=cfg.optimizer.betas,
                             eps=cfg.optimizer.eps, weight_decay=cfg.optimizer.weight_decay)
-    step, tokens_done, history = 0, 0, []
+    step, tokens_done, history, resume_step = 0, 0, [], -1
     if resume is not None:
         state = load_trainer_state(resume)
         opt.load_state_dict(state["optimizer"])
         data.load_state_dict(state["data"])
         step, tokens_done, history = state["step"], state["tokens_done"], state["history"]
+        resume_step = step
         restore_rng_state(state["rng"])
         report("log", {"message": f"resumed from {resume} at step {step}, {tokens_done} tokens"})
     if tokens_done >= cfg.stage_tokens:
@@ -138,7 +139,7 @@ def train(cfg: TrainConfig, report: Reporter | None = None) -> TrainResult:
             report("metrics", {**row, "stage": cfg.stage, "progress": round(min(1.0, tokens_done / cfg.stage_tokens), 4)})
         if step % cfg.checkpoint_every_steps == 0 and tokens_done < cfg.stage_tokens:
             _checkpoint(ckpt_root, step, model, opt, data, tokens_done, history, cfg)
-    if resume is None or step > load_trainer_state(resume)["step"]:
+    if step > resume_step:
         _checkpoint(ckpt_root, step, model, opt, data, tokens_done, history, cfg)
     val = evaluate(model, data, cfg.eval_rows, micro)
     final = _write_final(out_dir, model, cfg, step, tokens_done, history, val)
