@@ -49,7 +49,7 @@ def _verify(candidates: list[Candidate], problems: dict[str, Problem], cfg: Solu
         for i, s in zip(math_idx, score_math(items, workers=cfg.verify_workers, timeout_s=cfg.math_timeout_s)):
             status[i] = "correct" if s.reward == 1.0 else ("wrong_answer" if s.status == "wrong" else f"math_{s.status}")
     if code_idx:
-        from mimo.rl.sandbox import isolation_info
+        from mimo.rl.rewards.code import isolation_info
 
         items = [{"id": str(i), "response": candidates[i].completion.text,
                   "tests": [t.to_dict() for t in problems[candidates[i].source_id].tests],
