@@ -11,6 +11,7 @@ from assets import checks, corpus, crawl, dedup, extraction, problems, synthetic
 from pipelines.jobs import build_jobs
 from pipelines.profiles import Profile, load_profile
 from pipelines.sensors import build_sensors
+from resources.cluster import ClusterResource
 from resources.generator import GeneratorResource
 from resources.lake import CrawlSourceResource, LakeResource
 
@@ -29,6 +30,7 @@ def build_definitions(profile: Profile) -> dg.Definitions:
             "lake": LakeResource(root=profile.lake_root, catalog_path=profile.catalog_path),
             "crawl_source": CrawlSourceResource(input_uri=profile.crawl_input),
             "generator": GeneratorResource(**profile.generator),
+            "cluster": ClusterResource(**profile.cluster),
         },
     )
 

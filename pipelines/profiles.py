@@ -30,6 +30,7 @@ class Profile(BaseModel):
     sensors_running_by_default: bool = False
     log_level: str = "INFO"  # console log level of runs (DEBUG shows every Dagster event)
     generator: dict[str, Any] = Field(default_factory=dict)  # resources.generator.GeneratorResource fields
+    cluster: dict[str, Any] = Field(default_factory=dict)  # resources.cluster.ClusterResource fields
     assets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -1,0 +1,148 @@
+"""Local backend: run the job on this machine, in its own process group, torchrun when the spec
+asks for more than one process.
+
+A small wrapper (``python -m mimo.cluster.local JOB_DIR``) starts the command, forwards SIGTERM
+to it and records its exit code in ``exit_code.json``, so any process (a later Dagster step, a
+retried run) can tell how the job ended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+from mimo.cluster.job import (
+    EXIT_CODE,
+    LAUNCH,
+    LOG,
+    PIPES_MESSAGES,
+    JobHandle,
+    JobSpec,
+    JobStatus,
+    launch_command,
+    prepare_job_dir,
+    write_text_atomic,
+)
+from mimo.paths import REPO_ROOT
+
+CANCELLED_MARK = "cancelled"
+
+
+class LocalBackend:
+    """Jobs as process groups on this machine (one node; ``gpus_per_node``/``procs_per_node``
+    processes through torchrun)."""
+
+    name = "local"
+
+    def __init__(self, cancel_grace_s: float = 10.0):
+        self.cancel_grace_s = cancel_grace_s
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    def render(self, spec: JobSpec, job_dir: str, env: dict[str, str]) -> str:
+        """Write ``launch.json`` (argv, cwd, env) into ``job_dir``; return its path."""
+        if spec.nodes != 1:
+            raise ValueError(f"job {spec.name}: the local backend runs one node, the spec asks for {spec.nodes}")
+        full_env = {**prepare_job_dir(spec, job_dir), **env}
+        argv = launch_command(spec, ["--standalone", "--nnodes=1"])
+        path = os.path.join(job_dir, LAUNCH)
+        write_text_atomic(path, json.dumps({"argv": argv, "cwd": spec.workdir or str(REPO_ROOT),
+                                            "env": full_env}, indent=2))
+        return path
+
+    def submit(self, spec: JobSpec, job_dir: str, env: dict[str, str]) -> JobHandle:
+        self.render(spec, job_dir, env)
+        for stale in (EXIT_CODE, CANCELLED_MARK):
+            if os.path.exists(os.path.join(job_dir, stale)):
+                os.remove(os.path.join(job_dir, stale))
+        open(os.path.join(job_dir, PIPES_MESSAGES), "w").close()
+        proc = subprocess.Popen([sys.executable, "-m", "mimo.cluster.local", job_dir], start_new_session=True,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._procs[proc.pid] = proc
+        started = psutil.Process(proc.pid).create_time()
+        return JobHandle("local", f"{proc.pid}@{started:.2f}", job_dir, spec.name, spec.fingerprint())
+
+    @staticmethod
+    def _process(handle: JobHandle) -> psutil.Process | None:
+        """The wrapper process if it is still alive (and is the same process, not a reused pid)."""
+        pid, started = handle.job_id.split("@")
+        try:
+            p = psutil.Process(int(pid))
+            if abs(p.create_time() - float(started)) > 0.05 or p.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return p
+        except psutil.Error:
+            return None
+
+    def status(self, handle: JobHandle) -> JobStatus:
+        pid = int(handle.job_id.split("@")[0])
+        if pid in self._procs:
+            self._procs[pid].poll()  # reap our own child so it does not linger as a zombie
+        cancelled = os.path.exists(handle.path(CANCELLED_MARK))
+        try:
+            with open(handle.path(EXIT_CODE), encoding="utf-8") as f:
+                rc = int(json.load(f)["returncode"])
+        except (OSError, ValueError, KeyError):
+            if self._process(handle) is not None:
+                return JobStatus("RUNNING")
+            return JobStatus("CANCELLED" if cancelled else "FAILED", reason="the job's processes ended "
+                             "without recording an exit code (killed?)")
+        code = f"{rc}:0" if rc >= 0 else f"0:{-rc}"
+        if rc == 0:
+            return JobStatus("COMPLETED", code)
+        if cancelled:
+            return JobStatus("CANCELLED", code)
+        return JobStatus("FAILED", code, "NonZeroExitCode" if rc > 0 else f"killed by signal {-rc}")
+
+    def cancel(self, handle: JobHandle) -> None:
+        """SIGTERM the job's process group, SIGKILL it after ``cancel_grace_s``."""
+        proc = self._process(handle)
+        if proc is None:
+            return
+        open(handle.path(CANCELLED_MARK), "w").close()
+        pgid = proc.pid  # the wrapper leads its own session / process group
+        for sig, wait_s in ((signal.SIGTERM, self.cancel_grace_s), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                return
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline:
+                self.status(handle)
+                if self._process(handle) is None:
+                    return
+                time.sleep(0.05)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Wrapper: run ``launch.json`` of JOB_DIR, log to ``job.log``, record ``exit_code.json``."""
+    job_dir = (argv or sys.argv[1:])[0]
+    with open(os.path.join(job_dir, LAUNCH), encoding="utf-8") as f:
+        launch = json.load(f)
+    with open(os.path.join(job_dir, LOG), "ab") as log:
+        try:
+            child = subprocess.Popen(launch["argv"], cwd=launch["cwd"], env={**os.environ, **launch["env"]},
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        except OSError as exc:
+            log.write(f"[mimo] cannot start {launch['argv'][0]}: {exc}\n".encode())
+            write_text_atomic(os.path.join(job_dir, EXIT_CODE), json.dumps({"returncode": 127}))
+            return 0
+
+    def forward(signo: int, _frame: object) -> None:
+        if child.poll() is None:
+            child.send_signal(signo)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    rc = child.wait()
+    write_text_atomic(os.path.join(job_dir, EXIT_CODE), json.dumps({"returncode": rc}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
