@@ -5,6 +5,8 @@
     mimo crawl build-tiny OUT_DIR           pack the tiny profile's crawl into WARC files
     mimo catalog "SQL"                      query the artifact catalog (DuckDB)
     mimo lineage PATH_OR_ARTIFACT_ID        everything upstream of an artifact, back to crawl files
+    mimo reward math|code --input IN.jsonl --output OUT.jsonl   rule-based rewards (code: sandboxed)
+    mimo reward serve                       the code judge as an HTTP service
 """
 
 from __future__ import annotations
@@ -102,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=_cmd_lineage)
+    from mimo.rl.rewards.cli import add_reward_parser
+
+    add_reward_parser(sub)
     return parser
 
 

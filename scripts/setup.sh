@@ -3,6 +3,7 @@
 # CPU machines get torch==2.13.0 (the CPU build on this machine's disk), never a CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/system-deps.sh  # Debian packages (bubblewrap for the code sandbox); quick when present
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null || PY=python3
 if [ ! -x .venv/bin/python ]; then

@@ -1,0 +1,1 @@
+"""Isolated execution of untrusted programs (bubblewrap), the per-test runner and the judge service."""
