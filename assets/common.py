@@ -74,6 +74,18 @@ def _md(value: Any) -> Any:
     return dg.MetadataValue.text(str(value))
 
 
+def _catalog_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Plain values for the catalog: Dagster metadata values unwrapped, inline images dropped."""
+    out = {}
+    for k, v in metadata.items():
+        if isinstance(v, dg.MetadataValue):
+            if isinstance(v, dg.MarkdownMetadataValue) and "data:image" in (v.value or ""):
+                continue
+            v = v.value
+        out[k] = v
+    return out
+
+
 def write_artifact(
     context: dg.AssetExecutionContext,
     lake_res: LakeResource,
@@ -104,7 +116,7 @@ def write_artifact(
         config_hash=cfg_hash, config=config, code_version=code_version, git_commit=git_commit(),
         run_id=context.run.run_id, row_count=stats.row_count, token_count=stats.token_count,
         byte_size=sum(lake.fs.size(f) for f in lake.fs.find(final)),
-        metadata=stats.metadata, upstream_ids=list(upstream_ids),
+        metadata=_catalog_metadata(stats.metadata), upstream_ids=list(upstream_ids),
     )
     artifact_id = lake_res.catalog().record(rec)
     metadata: dict[str, Any] = {

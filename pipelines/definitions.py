@@ -7,7 +7,20 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import checks, corpus, crawl, dedup, extraction, problems, synthetic, synthetic_reasoning, tagging
+from assets import (
+    checks,
+    corpus,
+    crawl,
+    dedup,
+    extraction,
+    pretrain_data,
+    pretraining,
+    problems,
+    synthetic,
+    synthetic_reasoning,
+    tagging,
+    tokenizer,
+)
 from pipelines.jobs import build_jobs
 from pipelines.profiles import Profile, load_profile
 from pipelines.sensors import build_sensors
@@ -15,7 +28,8 @@ from resources.cluster import ClusterResource
 from resources.generator import GeneratorResource
 from resources.lake import CrawlSourceResource, LakeResource
 
-ASSET_MODULES = [crawl, extraction, dedup, tagging, corpus, problems, synthetic, synthetic_reasoning]
+ASSET_MODULES = [crawl, extraction, dedup, tagging, corpus, problems, synthetic, synthetic_reasoning, tokenizer,
+                 pretrain_data, pretraining]
 CHECK_MODULES = [checks, synthetic_reasoning]
 
 

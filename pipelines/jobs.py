@@ -10,6 +10,8 @@ CRAWL_ASSETS = ["crawl_warc", "extracted_pages"]
 CORPUS_ASSETS = ["deduplicated_pages", "tagger_model", "tagged_pages", "filtered_corpus"]
 REASONING_ASSETS = ["reasoning_problems", "evaluation_sets", "synthetic_grounded_analyses",
                     "synthetic_problem_solutions", "synthetic_general_responses", "synthetic_reasoning"]
+PRETRAIN_ASSETS = ["tokenizer", "pretrain_data_stage1", "pretrain_data_stage2", "pretrain_data_stage3",
+                   "pretrain_stage1", "pretrain_stage2", "pretrain_stage3", "mtp_expansion"]
 REASONING_CHECKS = {"synthetic_no_eval_contamination": "synthetic_reasoning"}
 CORPUS_CHECKS = {"dedup_rate_in_band": "deduplicated_pages", "no_empty_shard": "filtered_corpus",
                  "math_code_share": "filtered_corpus", "no_benchmark_contamination": "filtered_corpus"}
@@ -37,4 +39,11 @@ def build_jobs(profile: Profile) -> list[dg.UnresolvedAssetJobDefinition]:
         description="Problem sets, evaluation sets and the three synthetic reasoning strategies, "
                     "merged and decontaminated (needs filtered_corpus for grounded analyses).",
     )
-    return [crawl_job, corpus_job, reasoning_data_job]
+    pretrain_job = dg.define_asset_job(
+        "pretrain_job",
+        selection=dg.AssetSelection.assets(*PRETRAIN_ASSETS),
+        config=profile.run_config(PRETRAIN_ASSETS),
+        description="Tokenizer, the three stages' packed data, pretraining stages 1-3 through the cluster "
+                    "resource, and the MTP expansion.",
+    )
+    return [crawl_job, corpus_job, reasoning_data_job, pretrain_job]

@@ -117,11 +117,11 @@ def train(cfg: TrainConfig, report: Reporter | None = None) -> TrainResult:
             ids, pos, labels = _batch_tensors(data, micro)
             out = model(input_ids=ids, position_ids=pos, labels=labels, mtp_loss_weight=lam)
             (out.loss / accum).backward()
-            main_sum += float(out.main_loss) / accum
+            main_sum += out.main_loss.item() / accum
             for k, l in enumerate(out.mtp_losses or ()):
                 if len(mtp_sums) <= k:
                     mtp_sums.append(0.0)
-                mtp_sums[k] += float(l) / accum
+                mtp_sums[k] += l.item() / accum
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.optimizer.grad_clip))
         if not math.isfinite(main_sum) or not math.isfinite(grad_norm):
             raise FloatingPointError(f"{cfg.stage}: non-finite loss/grad at step {step} (loss {main_sum}, grad {grad_norm})")
