@@ -84,6 +84,21 @@ def _train_config(config: StageTrainingConfig, stage: str, data_dir: str, out_di
     return cfg
 
 
+def build_job_spec(config: StageTrainingConfig, stage: str, key: str, cfg_path: Path) -> JobSpec:
+    """The training job: ``python -m mimo.train.pretrain`` (DeepSpeed config when on GPUs)."""
+    deepspeed = None
+    if config.gpus_per_node:
+        from mimo.cluster.deepspeed import DeepSpeedOptions, deepspeed_config
+
+        world = config.nodes * config.gpus_per_node
+        deepspeed = deepspeed_config(DeepSpeedOptions(zero_stage=config.zero_stage,
+                                                      micro_batch_per_gpu=config.micro_batch_size,
+                                                      global_batch=config.batch_end), world_size=world)
+    return JobSpec.python_module(f"{stage}-{key[:8]}", "mimo.train.pretrain", ["--config", str(cfg_path)],
+                                 nodes=config.nodes, gpus_per_node=config.gpus_per_node, deepspeed=deepspeed,
+                                 time_limit=config.time_limit, env={"OMP_NUM_THREADS": str(config.threads)})
+
+
 def train_stage(context: dg.AssetExecutionContext, config: StageTrainingConfig, lake: LakeResource,
                 cluster: ClusterResource, stage: str, data_stage: str, previous: str | None,
                 model_stage: int) -> dg.MaterializeResult:
@@ -103,17 +118,7 @@ def train_stage(context: dg.AssetExecutionContext, config: StageTrainingConfig, 
     tmp = cfg_path.with_suffix(f".tmp-{os.getpid()}")
     tmp.write_text(yaml.safe_dump(train_cfg, sort_keys=True))
     os.replace(tmp, cfg_path)
-    deepspeed = None
-    if config.gpus_per_node:
-        from mimo.cluster.deepspeed import DeepSpeedOptions, deepspeed_config
-
-        world = config.nodes * config.gpus_per_node
-        deepspeed = deepspeed_config(DeepSpeedOptions(zero_stage=config.zero_stage,
-                                                      micro_batch_per_gpu=config.micro_batch_size,
-                                                      global_batch=config.batch_end), world_size=world)
-    spec = JobSpec.python_module(f"{stage}-{key[:8]}", "mimo.train.pretrain", ["--config", str(cfg_path)],
-                                 nodes=config.nodes, gpus_per_node=config.gpus_per_node, deepspeed=deepspeed,
-                                 time_limit=config.time_limit, env={"OMP_NUM_THREADS": str(config.threads)})
+    spec = build_job_spec(config, stage, key, cfg_path)
     run = cluster.run(context, spec)
     messages = [m for m in run.get_custom_messages() if isinstance(m, dict)]
     done = [m for m in messages if m.get("event") == "done"]
