@@ -117,4 +117,8 @@ def test_cli_entry_point(tiny_model_dir):
                 time.sleep(0.1)
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
