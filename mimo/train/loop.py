@@ -8,6 +8,7 @@ CPU; metrics to Dagster Pipes (a no-op outside Dagster) and a loss-curve plot wi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -25,6 +26,7 @@ from mimo.data.packing import PackedDataset
 from mimo.train.checkpoint import latest_checkpoint, load_trainer_state, restore_rng_state, save_checkpoint
 from mimo.train.config import TrainConfig
 from mimo.train.curves import save_curves
+from mimo.train.distributed import DistContext, barrier, init_distributed, mean_across_ranks, shutdown, wrap_model
 from mimo.train.model_init import build_model, trainable_parameters
 
 Reporter = Callable[[str, dict[str, Any]], None]  # (event, payload): "log" / "metrics"
@@ -41,9 +43,13 @@ class TrainResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _batch_tensors(data: PackedDataset, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Input ids, position ids and labels (-100 where the loss mask excludes a target)."""
-    tokens, positions, mask = data.next_batch(n)
+def _batch_tensors(data: PackedDataset, n: int, rank: int = 0, world: int = 1,
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """This rank's slice of the next global micro-batch: input ids, position ids and labels (-100
+    where the loss mask excludes a target). Every rank reads the same rows, so reader states agree."""
+    tokens, positions, mask = data.next_batch(n * world)
+    tokens, positions = tokens[rank * n:(rank + 1) * n], positions[rank * n:(rank + 1) * n]
+    mask = None if mask is None else mask[rank * n:(rank + 1) * n]
     ids = torch.from_numpy(tokens)
     labels = ids.clone()
     if mask is not None:
@@ -77,6 +83,16 @@ def evaluate(model: Any, data: PackedDataset, rows: int, micro: int) -> dict[str
 def train(cfg: TrainConfig, report: Reporter | None = None) -> TrainResult:
     """Train one stage to ``cfg.stage_tokens`` tokens, resuming from the newest complete checkpoint."""
     report = report or (lambda event, payload: print(f"[{event}] {json.dumps(payload)}", flush=True))
+    ctx = init_distributed()
+    if not ctx.is_main:
+        report = lambda event, payload: None  # noqa: E731 - only rank 0 talks
+    try:
+        return _train(cfg, report, ctx)
+    finally:
+        shutdown(ctx)
+
+
+def _train(cfg: TrainConfig, report: Reporter, ctx: DistContext) -> TrainResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -87,6 +103,10 @@ def train(cfg: TrainConfig, report: Reporter | None = None) -> TrainResult:
     resume = latest_checkpoint(ckpt_root)
     model = build_model(cfg, resume)
     params = trainable_parameters(model, cfg)
+    runner = wrap_model(model, ctx)
+    if ctx.enabled:
+        report("log", {"message": f"data parallel: world size {ctx.world_size}"})
+        print(f"data parallel: world size {ctx.world_size}", flush=True)
     opt = torch.optim.AdamW(params, lr=cfg.lr.lr_at(cfg.tokens_offset), betas=cfg.optimizer.betas,
                             eps=cfg.optimizer.eps, weight_decay=cfg.optimizer.weight_decay)
     step, tokens_done, history, resume_step = 0, 0, [], -1
@@ -106,22 +126,26 @@ def train(cfg: TrainConfig, report: Reporter | None = None) -> TrainResult:
     t_last, tokens_last = time.perf_counter(), tokens_done
     while tokens_done < cfg.stage_tokens:
         global_tokens = cfg.tokens_offset + tokens_done
-        batch = cfg.batch.batch_at(global_tokens, multiple_of=micro)
+        batch = cfg.batch.batch_at(global_tokens, multiple_of=micro * ctx.world_size)
         lr = cfg.lr.lr_at(global_tokens)
         lam = cfg.mtp_weight.value_at(global_tokens)
         for group in opt.param_groups:
             group["lr"] = lr
         opt.zero_grad(set_to_none=True)
-        main_sum, mtp_sums, accum = 0.0, [], batch // micro
-        for _ in range(accum):
-            ids, pos, labels = _batch_tensors(data, micro)
-            out = model(input_ids=ids, position_ids=pos, labels=labels, mtp_loss_weight=lam)
-            (out.loss / accum).backward()
+        main_sum, mtp_sums, accum = 0.0, [], batch // (micro * ctx.world_size)
+        for i in range(accum):
+            ids, pos, labels = _batch_tensors(data, micro, ctx.rank, ctx.world_size)
+            sync = contextlib.nullcontext() if not ctx.enabled or i == accum - 1 else runner.no_sync()
+            with sync:
+                out = runner(input_ids=ids, position_ids=pos, labels=labels, mtp_loss_weight=lam)
+                (out.loss / accum).backward()
             main_sum += out.main_loss.item() / accum
             for k, l in enumerate(out.mtp_losses or ()):
                 if len(mtp_sums) <= k:
                     mtp_sums.append(0.0)
                 mtp_sums[k] += l.item() / accum
+        main_sum = mean_across_ranks(main_sum, ctx)
+        mtp_sums = [mean_across_ranks(v, ctx) for v in mtp_sums]
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.optimizer.grad_clip))
         if not math.isfinite(main_sum) or not math.isfinite(grad_norm):
             raise FloatingPointError(f"{cfg.stage}: non-finite loss/grad at step {step} (loss {main_sum}, grad {grad_norm})")
@@ -138,12 +162,18 @@ def train(cfg: TrainConfig, report: Reporter | None = None) -> TrainResult:
             t_last, tokens_last = now, tokens_done
             report("metrics", {**row, "stage": cfg.stage, "progress": round(min(1.0, tokens_done / cfg.stage_tokens), 4)})
         if step % cfg.checkpoint_every_steps == 0 and tokens_done < cfg.stage_tokens:
-            _checkpoint(ckpt_root, step, model, opt, data, tokens_done, history, cfg)
-    if step > resume_step:
+            if ctx.is_main:
+                _checkpoint(ckpt_root, step, model, opt, data, tokens_done, history, cfg)
+            barrier(ctx)
+    if step > resume_step and ctx.is_main:
         _checkpoint(ckpt_root, step, model, opt, data, tokens_done, history, cfg)
+    if not ctx.is_main:
+        barrier(ctx)
+        return TrainResult(out_dir / "final", step, tokens_done, history, {})
     val = evaluate(model, data, cfg.eval_rows, micro)
     final = _write_final(out_dir, model, cfg, step, tokens_done, history, val)
     report("log", {"message": f"{cfg.stage}: {step} steps, {tokens_done} tokens -> {final}"})
+    barrier(ctx)
     return TrainResult(final, step, tokens_done, history, json.loads((final / "training_summary.json").read_text()))
 
 

@@ -27,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # dagster-pipes warns when not launched by Dagster
-        from dagster_pipes import open_dagster_pipes
+        from mimo.cluster.job import open_job_pipes
 
-        pipes_cm = open_dagster_pipes()
+        pipes_cm = open_job_pipes()  # rank 0 talks to Dagster; other ranks get a no-op
     with pipes_cm as pipes:
-        def report(event: str, payload: dict) -> None:
+        def report(event: str, payload: dict) -> None:  # called on rank 0 only
             print(f"[{cfg.stage}] {event} {json.dumps(payload)}", flush=True)
             if event == "metrics":
                 pipes.report_custom_message(payload)
@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             pipes.log.error(f"{cfg.stage} failed: {e}")
             print(f"error: {e}", file=sys.stderr)
             return 1
-        pipes.report_custom_message({"event": "done", "final_dir": str(result.final_dir), **result.summary})
+        if result.summary:  # rank 0 only
+            pipes.report_custom_message({"event": "done", "final_dir": str(result.final_dir), **result.summary})
     return 0
 
 
