@@ -176,6 +176,23 @@ class Generator(ABC):
         self.close()
 
 
+class BatchGenerator(Generator):
+    """A backend whose native call is a batch (transformers, vllm, openai): one request is a
+    batch of one."""
+
+    def generate(self, messages: Sequence[Message], params: SamplingParams) -> list[Completion]:
+        """``params.n`` completions for one conversation; raises on failure."""
+        result = self.generate_batch([GenerationRequest(list(messages), params)])[0]
+        if result.error is not None:
+            raise RuntimeError(result.error)
+        return result.completions
+
+    @abstractmethod
+    def generate_batch(self, requests: Sequence[GenerationRequest],
+                       progress: ProgressFn | None = None) -> list[GenerationResult]:
+        """Results in request order; a failing request yields an error result, not an exception."""
+
+
 def run_one(fn: Callable[[Sequence[Message], SamplingParams], list[Completion]],
             req: GenerationRequest) -> GenerationResult:
     """Call ``fn`` for one request, turning an exception into an error result."""

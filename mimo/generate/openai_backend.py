@@ -30,10 +30,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from mimo.generate.base import (
+    BatchGenerator,
     Completion,
     GenerationRequest,
     GenerationResult,
-    Generator,
     Message,
     ProgressFn,
     SamplingParams,
@@ -54,7 +54,7 @@ class CallFailed(RuntimeError):
         self.attempts = attempts
 
 
-class OpenAIGenerator(Generator):
+class OpenAIGenerator(BatchGenerator):
     """Chat completions from an OpenAI-compatible server at ``base_url`` (e.g. ``.../v1``).
 
     ``extra_body`` is merged into every request (server-specific options such as vLLM's
@@ -100,13 +100,6 @@ class OpenAIGenerator(Generator):
         self.client.close()
 
     # ------------------------------------------------------------------ public API
-    def generate(self, messages: Sequence[Message], params: SamplingParams) -> list[Completion]:
-        """``params.n`` completions for one conversation; raises on failure."""
-        result = self.generate_batch([GenerationRequest(list(messages), params)])[0]
-        if result.error is not None:
-            raise RuntimeError(result.error)
-        return result.completions
-
     def generate_batch(self, requests: Sequence[GenerationRequest],
                        progress: ProgressFn | None = None) -> list[GenerationResult]:
         """All requests' calls on the thread pool; results in request order, errors per request."""

@@ -174,7 +174,7 @@ class ProceduralTeacher(Generator):
         steps = "\n".join(f"{k}. {s[:200]}" for k, s in enumerate(claims, 1))
         closing = rng.choice(["The argument is consistent where I could check it.",
                               "The checks above are the parts a reader should verify."])
-        return (f"<think>\n" + "\n".join(think) + f"\n</think>\n\n**Summary.** {summary}\n\n"
+        return ("<think>\n" + "\n".join(think) + f"\n</think>\n\n**Summary.** {summary}\n\n"
                 f"**Key reasoning steps.**\n{steps}\n\n**Assessment.** {closing}")
 
     # ------------------------------------------------------------------ general queries

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mimo.generate.base import (
+    BatchGenerator,
     Completion,
     GenerationRequest,
     GenerationResult,
-    Generator,
     Message,
     ProgressFn,
     SamplingParams,
@@ -87,7 +87,7 @@ class _Row:
     finish_reason: str | None = None
 
 
-class TransformersGenerator(Generator):
+class TransformersGenerator(BatchGenerator):
     """A local ``transformers`` causal LM with a chat template (see the module docstring).
 
     ``model`` is a path or hub name loaded with ``AutoModelForCausalLM``/``AutoTokenizer``, or only
@@ -167,13 +167,6 @@ class TransformersGenerator(Generator):
         text = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True,
                                                   tokenize=False)
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def generate(self, messages: Sequence[Message], params: SamplingParams) -> list[Completion]:
-        """``params.n`` completions for one conversation; raises on failure."""
-        result = self.generate_batch([GenerationRequest(list(messages), params)])[0]
-        if result.error is not None:
-            raise RuntimeError(result.error)
-        return result.completions
 
     def generate_batch(self, requests: Sequence[GenerationRequest],
                        progress: ProgressFn | None = None) -> list[GenerationResult]:

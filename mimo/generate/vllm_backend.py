@@ -28,10 +28,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from mimo.generate.base import (
+    BatchGenerator,
     Completion,
     GenerationRequest,
     GenerationResult,
-    Generator,
     Message,
     ProgressFn,
     SamplingParams,
@@ -53,7 +53,7 @@ def _load_weights_on_worker(worker: Any, weights: list[tuple[str, Any]]) -> int:
     return len(weights)
 
 
-class VLLMGenerator(Generator):
+class VLLMGenerator(BatchGenerator):
     """vLLM ``LLM`` engine in this process (see the module docstring); needs CUDA and vllm."""
 
     backend = "vllm"
@@ -85,13 +85,6 @@ class VLLMGenerator(Generator):
         return self._vllm.SamplingParams(n=params.n, temperature=params.temperature,
                                          top_p=params.top_p, max_tokens=params.max_tokens,
                                          stop=list(params.stop) or None, seed=params.seed)
-
-    def generate(self, messages: Sequence[Message], params: SamplingParams) -> list[Completion]:
-        """``params.n`` completions for one conversation; raises on failure."""
-        result = self.generate_batch([GenerationRequest(list(messages), params)])[0]
-        if result.error is not None:
-            raise RuntimeError(result.error)
-        return result.completions
 
     def generate_batch(self, requests: Sequence[GenerationRequest],
                        progress: ProgressFn | None = None) -> list[GenerationResult]:
