@@ -26,7 +26,7 @@ token count, instead of our mean of micro-batch means) - neither changes the wor
 needs ``accelerate``, which the project does not depend on: it is installed (no deps) into
 ``.venv-trainer/`` on first use and put on the Trainer worker's ``PYTHONPATH`` only.
 
-``--compile-probe`` adds three processes that run our step (``accumulate_gradients``) on
+``--compile-probe`` adds three processes that run our step (``TorchStepper``, the loop's) on
 ``torch.compile(model)``: the first compiled step (cold inductor cache, then warm), eager vs compiled
 step time in alternation, and whether the processes end with identical weights.
 """
@@ -174,9 +174,10 @@ def run_trainer(args: argparse.Namespace, work: str) -> dict:
 
 
 def run_compile_probe(args: argparse.Namespace, work: str) -> dict:
-    """``torch.compile`` on our step (``accumulate_gradients``): time of the first compiled step, eager
-    vs compiled step time (alternating steps, one process, shared weights), and a hash of the weights
-    after all steps, for a determinism check across processes."""
+    """``torch.compile`` on our step (:class:`mimo.train.steppers.TorchStepper`, the loop's stepper):
+    time of the first compiled step, eager vs compiled step time (alternating steps, one process,
+    shared weights), and a hash of the weights after all steps, for a determinism check across
+    processes."""
     import hashlib
 
     import torch
@@ -184,21 +185,29 @@ def run_compile_probe(args: argparse.Namespace, work: str) -> dict:
 
     from mimo.data.packing import PackedDataset
     from mimo.model.presets import create_model
+    from mimo.train.config import TrainConfig
     from mimo.train.distributed import DistContext
-    from mimo.train.loop import accumulate_gradients
+    from mimo.train.loop import _batch_tensors
+    from mimo.train.schedule import LRSchedule, Segment
 
     torch.set_num_threads(args.threads)
     model = create_model("tiny", stage=1, tokenizer=AutoTokenizer.from_pretrained(args.tokenizer), seed=0).train()
     data = PackedDataset([args.data], seed=0, holdout_rows=args.holdout)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+    cfg = TrainConfig(stage="probe", data_dirs=[args.data], out_dir=work, stage_tokens=1, micro_batch_size=args.micro,
+                      lr=LRSchedule(start_lr=args.lr, segments=[Segment(tokens=10**12, kind="constant")]))
+    from mimo.train.steppers import TorchStepper
+
+    stepper = TorchStepper(model, list(model.parameters()), cfg, DistContext())
     compiled = torch.compile(model)
 
     def step(runner: Any) -> float:
         t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        accumulate_gradients(runner, data, args.micro, args.batch // args.micro, 0.3, DistContext())
-        torch.nn.utils.clip_grad_norm_(list(model.parameters()), 1.0)
-        opt.step()
+        stepper.runner = runner
+        stepper.begin_step(args.batch, args.lr)
+        for i in range(stepper.micro_batches):
+            ids, pos, labels = _batch_tensors(data, args.micro)
+            stepper.micro_step(i, 0.3, input_ids=ids, position_ids=pos, labels=labels)
+        stepper.finish_step()
         return time.perf_counter() - t0
 
     first = step(compiled)

@@ -3,6 +3,7 @@
 #   bubblewrap   OS isolation for the code-reward sandbox (mimo/rl/sandbox)
 #   python3      the interpreter that runs untrusted programs inside the sandbox (/usr/bin/python3)
 #   util-linux   setpriv (drop to an unprivileged uid before entering the sandbox)
+#   g++          DeepSpeed JIT-builds its CPU shared-memory collective op on first use
 # Uses apt-get as root, sudo -n when available, else prints what to install and exits 0 (the code
 # reward then refuses to run untrusted code unless weak isolation is explicitly accepted).
 set -euo pipefail
@@ -11,6 +12,7 @@ need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v g++ >/dev/null 2>&1 || need+=(g++)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -36,6 +36,24 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_error(error: BaseException, where: Path, what: str, after: str = "") -> OSError:
+    """An ``OSError`` that names why a write failed. ``torch.save`` reports a full disk as a
+    ``RuntimeError`` about zip positions; when little space is left that is named as the cause."""
+    errno_, cause = getattr(error, "errno", None), getattr(error, "strerror", None)
+    if not cause:
+        try:
+            free = shutil.disk_usage(where).free
+        except OSError:
+            free = None
+        if free is not None and free < 64 * 2**20:
+            import errno as errno_mod
+
+            errno_, cause = errno_mod.ENOSPC, f"No space left on device ({free} bytes free on {where})"
+        else:
+            cause = f"{type(error).__name__}: {error}"
+    return OSError(errno_, f"{what} ({cause})" + (f"; {after}" if after else ""))
+
+
 def rng_state() -> dict[str, Any]:
     """Python, NumPy and torch RNG states (restored on resume for bit-identical CPU runs)."""
     return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
@@ -48,18 +66,29 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(root: str | os.PathLike, step: int, model: Any, trainer_state: dict[str, Any],
-                    keep_last: int = 2) -> Path:
-    """Write ``<root>/step-<step>`` atomically, point ``latest`` at it, prune older ones."""
+                    keep_last: int = 2, staged: Path | None = None) -> Path:
+    """Write ``<root>/step-<step>`` atomically, point ``latest`` at it, prune older ones.
+
+    ``staged``: a directory other writers (DeepSpeed ranks) already filled; it becomes the
+    checkpoint's temporary directory, so it is published together with the model."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"
     tmp = root / f"{final.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(tmp, safe_serialization=True)
-    torch.save({**trainer_state, "rng": rng_state(), "step": step}, tmp / STATE_FILE)
-    (tmp / COMPLETE).write_text(str(step))
-    _fsync_dir(tmp)
+    try:
+        if staged is not None:
+            os.replace(staged, tmp)
+        model.save_pretrained(tmp, safe_serialization=True)
+        torch.save({**trainer_state, "rng": rng_state(), "step": step}, tmp / STATE_FILE)
+        (tmp / COMPLETE).write_text(str(step))
+        _fsync_dir(tmp)
+    except (OSError, RuntimeError) as e:  # disk full, quota, I/O error: drop the partial copy, keep `latest`
+        shutil.rmtree(tmp, ignore_errors=True)
+        keep = latest_checkpoint(root)
+        raise write_error(e, root, f"checkpoint {final} was not written",
+                          f"the newest complete checkpoint is still {keep.name if keep else 'none'}") from e
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

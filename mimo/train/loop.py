@@ -8,7 +8,6 @@ CPU; metrics to Dagster Pipes (a no-op outside Dagster) and a loss-curve plot wi
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -23,11 +22,12 @@ import numpy as np
 import torch
 
 from mimo.data.packing import PackedDataset
-from mimo.train.checkpoint import latest_checkpoint, load_trainer_state, restore_rng_state, save_checkpoint
+from mimo.train.checkpoint import latest_checkpoint, load_trainer_state, restore_rng_state, save_checkpoint, write_error
 from mimo.train.config import TrainConfig
 from mimo.train.curves import save_curves
-from mimo.train.distributed import DistContext, barrier, init_distributed, mean_across_ranks, shutdown, wrap_model
+from mimo.train.distributed import DistContext, barrier, init_distributed, mean_across_ranks, shutdown
 from mimo.train.model_init import build_model, trainable_parameters
+from mimo.train.steppers import make_stepper
 
 Reporter = Callable[[str, dict[str, Any]], None]  # (event, payload): "log" / "metrics"
 
@@ -103,16 +103,18 @@ def _train(cfg: TrainConfig, report: Reporter, ctx: DistContext) -> TrainResult:
     resume = latest_checkpoint(ckpt_root)
     model = build_model(cfg, resume)
     params = trainable_parameters(model, cfg)
-    runner = wrap_model(model, ctx)
+    stepper = make_stepper(model, params, cfg, ctx)
+    if cfg.backend == "deepspeed":
+        ds = stepper.ds_config
+        report("log", {"message": f"deepspeed: ZeRO stage {ds['zero_optimization'].get('stage', 0)}, "
+                                  f"bf16 {ds.get('bf16', {}).get('enabled', False)}, device {ctx.device}"})
     if ctx.enabled:
-        report("log", {"message": f"data parallel: world size {ctx.world_size}"})
-        print(f"data parallel: world size {ctx.world_size}", flush=True)
-    opt = torch.optim.AdamW(params, lr=cfg.lr.lr_at(cfg.tokens_offset), betas=cfg.optimizer.betas,
-                            eps=cfg.optimizer.eps, weight_decay=cfg.optimizer.weight_decay)
+        report("log", {"message": f"data parallel ({cfg.backend}): world size {ctx.world_size}"})
+        print(f"data parallel ({cfg.backend}): world size {ctx.world_size}", flush=True)
     step, tokens_done, history, resume_step = 0, 0, [], -1
     if resume is not None:
         state = load_trainer_state(resume)
-        opt.load_state_dict(state["optimizer"])
+        stepper.load(resume, state)
         data.load_state_dict(state["data"])
         step, tokens_done, history = state["step"], state["tokens_done"], state["history"]
         resume_step = step
@@ -129,16 +131,12 @@ def _train(cfg: TrainConfig, report: Reporter, ctx: DistContext) -> TrainResult:
         batch = cfg.batch.batch_at(global_tokens, multiple_of=micro * ctx.world_size)
         lr = cfg.lr.lr_at(global_tokens)
         lam = cfg.mtp_weight.value_at(global_tokens)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        opt.zero_grad(set_to_none=True)
-        main_sum, mtp_sums, accum = 0.0, [], batch // (micro * ctx.world_size)
+        stepper.begin_step(batch, lr)
+        main_sum, mtp_sums, accum = 0.0, [], stepper.micro_batches
         for i in range(accum):
             ids, pos, labels = _batch_tensors(data, micro, ctx.rank, ctx.world_size)
-            sync = contextlib.nullcontext() if not ctx.enabled or i == accum - 1 else runner.no_sync()
-            with sync:
-                out = runner(input_ids=ids, position_ids=pos, labels=labels, mtp_loss_weight=lam)
-                (out.loss / accum).backward()
+            out = stepper.micro_step(i, input_ids=ids, position_ids=pos, labels=labels,
+                                     mtp_loss_weight=lam)
             main_sum += out.main_loss.item() / accum
             for k, l in enumerate(out.mtp_losses or ()):
                 if len(mtp_sums) <= k:
@@ -146,10 +144,9 @@ def _train(cfg: TrainConfig, report: Reporter, ctx: DistContext) -> TrainResult:
                 mtp_sums[k] += l.item() / accum
         main_sum = mean_across_ranks(main_sum, ctx)
         mtp_sums = [mean_across_ranks(v, ctx) for v in mtp_sums]
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.optimizer.grad_clip))
+        grad_norm = stepper.finish_step()
         if not math.isfinite(main_sum) or not math.isfinite(grad_norm):
             raise FloatingPointError(f"{cfg.stage}: non-finite loss/grad at step {step} (loss {main_sum}, grad {grad_norm})")
-        opt.step()
         step += 1
         tokens_done += batch * seq_len
         row = {"step": step, "tokens": cfg.tokens_offset + tokens_done, "lr": lr, "batch": batch,
@@ -162,11 +159,9 @@ def _train(cfg: TrainConfig, report: Reporter, ctx: DistContext) -> TrainResult:
             t_last, tokens_last = now, tokens_done
             report("metrics", {**row, "stage": cfg.stage, "progress": round(min(1.0, tokens_done / cfg.stage_tokens), 4)})
         if step % cfg.checkpoint_every_steps == 0 and tokens_done < cfg.stage_tokens:
-            if ctx.is_main:
-                _checkpoint(ckpt_root, step, model, opt, data, tokens_done, history, cfg)
-            barrier(ctx)
-    if step > resume_step and ctx.is_main:
-        _checkpoint(ckpt_root, step, model, opt, data, tokens_done, history, cfg)
+            _checkpoint(ckpt_root, step, model, stepper, data, tokens_done, history, cfg, ctx)
+    if step > resume_step:
+        _checkpoint(ckpt_root, step, model, stepper, data, tokens_done, history, cfg, ctx)
     if not ctx.is_main:
         barrier(ctx)
         return TrainResult(out_dir / "final", step, tokens_done, history, {})
@@ -177,11 +172,15 @@ def _train(cfg: TrainConfig, report: Reporter, ctx: DistContext) -> TrainResult:
     return TrainResult(final, step, tokens_done, history, json.loads((final / "training_summary.json").read_text()))
 
 
-def _checkpoint(root: Path, step: int, model: Any, opt: Any, data: PackedDataset, tokens_done: int,
-                history: list[dict], cfg: TrainConfig) -> Path:
-    return save_checkpoint(root, step, model, {"optimizer": opt.state_dict(), "data": data.state_dict(),
-                                               "tokens_done": tokens_done, "history": history,
-                                               "config": cfg.model_dump()}, keep_last=cfg.keep_last)
+def _checkpoint(root: Path, step: int, model: Any, stepper: Any, data: PackedDataset, tokens_done: int,
+                history: list[dict], cfg: TrainConfig, ctx: DistContext) -> None:
+    """Collective: the stepper stages its part on every rank, rank 0 completes the checkpoint."""
+    staged = stepper.stage_checkpoint(root, step)
+    if ctx.is_main:
+        save_checkpoint(root, step, model, {"optimizer": stepper.optimizer_state(), "data": data.state_dict(),
+                                            "tokens_done": tokens_done, "history": history,
+                                            "config": cfg.model_dump()}, keep_last=cfg.keep_last, staged=staged)
+    barrier(ctx)
 
 
 def _write_final(out_dir: Path, model: Any, cfg: TrainConfig, steps: int, tokens: int, history: list[dict],
@@ -190,11 +189,24 @@ def _write_final(out_dir: Path, model: Any, cfg: TrainConfig, steps: int, tokens
     final = out_dir / "final"
     tmp = out_dir / f"final.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    if cfg.tokenizer:
-        from transformers import AutoTokenizer
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        if cfg.tokenizer:
+            from transformers import AutoTokenizer
 
-        AutoTokenizer.from_pretrained(cfg.tokenizer).save_pretrained(tmp)
+            AutoTokenizer.from_pretrained(cfg.tokenizer).save_pretrained(tmp)
+        _write_summary(tmp, model, cfg, steps, tokens, history, val)
+    except (OSError, RuntimeError) as e:  # disk full, I/O error: no half-written final model
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise write_error(e, out_dir, f"final model {final} was not written") from e
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+def _write_summary(tmp: Path, model: Any, cfg: TrainConfig, steps: int, tokens: int, history: list[dict],
+                   val: dict[str, float]) -> None:
     last = history[-1] if history else {}
     summary = {"stage": cfg.stage, "steps": steps, "stage_tokens_trained": tokens,
                "global_tokens_end": cfg.tokens_offset + tokens, "final_loss_main": last.get("loss_main"),
@@ -204,7 +216,3 @@ def _write_final(out_dir: Path, model: Any, cfg: TrainConfig, steps: int, tokens
                "init_from": cfg.init_from, "data_dirs": cfg.data_dirs}
     (tmp / "training_summary.json").write_text(json.dumps(summary, indent=2))
     save_curves(history, tmp, f"{cfg.stage}: loss per step")
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    return final

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             result = train(cfg, report)
-        except (ValueError, FileNotFoundError, FloatingPointError) as e:
+        except (ValueError, OSError, FloatingPointError) as e:  # OSError: disk full, I/O errors
             pipes.log.error(f"{cfg.stage} failed: {e}")
             print(f"error: {e}", file=sys.stderr)
             return 1
