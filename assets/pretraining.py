@@ -100,11 +100,12 @@ def build_job_spec(config: StageTrainingConfig, stage: str, key: str, cfg_path: 
 
 
 def train_stage(context: dg.AssetExecutionContext, config: StageTrainingConfig, lake: LakeResource,
-                cluster: ClusterResource, stage: str, data_stage: str, previous: str | None,
-                model_stage: int) -> dg.MaterializeResult:
-    """Run one training stage through the cluster resource and catalog its final model."""
+                cluster: ClusterResource, stage: str, data_asset: str, previous: str | None,
+                model_stage: int, stage_tokens: int | None = None) -> dg.MaterializeResult:
+    """Run one training stage through the cluster resource and catalog its final model
+    (``stage_tokens`` overrides the config's, e.g. SFT epochs × shard tokens)."""
     meter = MemoryMeter()
-    data = latest_artifact(lake, f"pretrain_data_{data_stage}")
+    data = latest_artifact(lake, data_asset)
     tok = latest_artifact(lake, "tokenizer")
     init = latest_artifact(lake, previous) if previous else None
     init_summary = json.loads(init["metadata"]).get("summary", {}) if init else {}
@@ -114,6 +115,8 @@ def train_stage(context: dg.AssetExecutionContext, config: StageTrainingConfig, 
     work = Path(expand(config.work_root)) / stage / key
     work.mkdir(parents=True, exist_ok=True)
     train_cfg = _train_config(config, stage, data["path"], work, tok["path"], init, model_stage, tokens_offset)
+    if stage_tokens is not None:
+        train_cfg["stage_tokens"] = stage_tokens
     cfg_path = work / "train_config.yaml"
     tmp = cfg_path.with_suffix(f".tmp-{os.getpid()}")
     tmp.write_text(yaml.safe_dump(train_cfg, sort_keys=True))
@@ -155,7 +158,7 @@ def train_stage(context: dg.AssetExecutionContext, config: StageTrainingConfig, 
           description="Stage 1: 8K context (tiny: 256), RoPE θ 10k, all sources except synthetic reasoning.")
 def pretrain_stage1(context: dg.AssetExecutionContext, config: StageTrainingConfig, lake: LakeResource,
                     cluster: ClusterResource) -> dg.MaterializeResult:
-    return train_stage(context, config, lake, cluster, "stage1", "stage1", None, 1)
+    return train_stage(context, config, lake, cluster, "stage1", "pretrain_data_stage1", None, 1)
 
 
 @dg.asset(deps=["pretrain_data_stage2", "pretrain_stage1"], group_name="pretraining", kinds={"pytorch"},
@@ -163,7 +166,7 @@ def pretrain_stage1(context: dg.AssetExecutionContext, config: StageTrainingConf
           description="Stage 2: math and code raised to about 70%, from the stage-1 checkpoint.")
 def pretrain_stage2(context: dg.AssetExecutionContext, config: StageTrainingConfig, lake: LakeResource,
                     cluster: ClusterResource) -> dg.MaterializeResult:
-    return train_stage(context, config, lake, cluster, "stage2", "stage2", "pretrain_stage1", 2)
+    return train_stage(context, config, lake, cluster, "stage2", "pretrain_data_stage2", "pretrain_stage1", 2)
 
 
 @dg.asset(deps=["pretrain_data_stage3", "pretrain_stage2"], group_name="pretraining", kinds={"pytorch"},
@@ -171,7 +174,7 @@ def pretrain_stage2(context: dg.AssetExecutionContext, config: StageTrainingConf
           description="Stage 3 (the base model): 32K context (tiny: 1024), RoPE θ 640k, ~10% synthetic reasoning.")
 def pretrain_stage3(context: dg.AssetExecutionContext, config: StageTrainingConfig, lake: LakeResource,
                     cluster: ClusterResource) -> dg.MaterializeResult:
-    return train_stage(context, config, lake, cluster, "stage3", "stage3", "pretrain_stage2", 3)
+    return train_stage(context, config, lake, cluster, "stage3", "pretrain_data_stage3", "pretrain_stage2", 3)
 
 
 @dg.asset(deps=["pretrain_data_stage3", "pretrain_stage3"], group_name="pretraining", kinds={"pytorch"},
@@ -182,4 +185,4 @@ def mtp_expansion(context: dg.AssetExecutionContext, config: StageTrainingConfig
                   cluster: ClusterResource) -> dg.MaterializeResult:
     if not config.num_mtp_layers or config.num_mtp_layers < 2:
         raise dg.Failure("mtp_expansion needs num_mtp_layers >= 2 (MiMo: 3)")
-    return train_stage(context, config, lake, cluster, "mtp_expansion", "stage3", "pretrain_stage3", 3)
+    return train_stage(context, config, lake, cluster, "mtp_expansion", "pretrain_data_stage3", "pretrain_stage3", 3)

@@ -16,6 +16,8 @@ from assets import (
     pretrain_data,
     pretraining,
     problems,
+    rl_problems,
+    sft,
     synthetic,
     synthetic_reasoning,
     tagging,
@@ -29,7 +31,7 @@ from resources.generator import GeneratorResource
 from resources.lake import CrawlSourceResource, LakeResource
 
 ASSET_MODULES = [crawl, extraction, dedup, tagging, corpus, problems, synthetic, synthetic_reasoning, tokenizer,
-                 pretrain_data, pretraining]
+                 pretrain_data, pretraining, sft, rl_problems]
 CHECK_MODULES = [checks, synthetic_reasoning]
 
 

@@ -12,14 +12,16 @@ REASONING_ASSETS = ["reasoning_problems", "evaluation_sets", "synthetic_grounded
                     "synthetic_problem_solutions", "synthetic_general_responses", "synthetic_reasoning"]
 PRETRAIN_ASSETS = ["tokenizer", "pretrain_data_stage1", "pretrain_data_stage2", "pretrain_data_stage3",
                    "pretrain_stage1", "pretrain_stage2", "pretrain_stage3", "mtp_expansion"]
+POST_TRAINING_ASSETS = ["sft_data", "sft_model", "rl_math_problems", "rl_code_problems"]
 REASONING_CHECKS = {"synthetic_no_eval_contamination": "synthetic_reasoning"}
 CORPUS_CHECKS = {"dedup_rate_in_band": "deduplicated_pages", "no_empty_shard": "filtered_corpus",
                  "math_code_share": "filtered_corpus", "no_benchmark_contamination": "filtered_corpus"}
 
 
 def build_jobs(profile: Profile) -> list[dg.UnresolvedAssetJobDefinition]:
-    """crawl_job (per crawl file partition), corpus_job (global dedup to filtered corpus) and
-    reasoning_data_job (problems and synthetic reasoning data)."""
+    """crawl_job (per crawl file partition), corpus_job (global dedup to filtered corpus),
+    reasoning_data_job (problems and synthetic reasoning data), pretrain_job (tokenizer to base
+    model and MTP expansion) and post_training_job (SFT, RL problem curation)."""
     crawl_job = dg.define_asset_job(
         "crawl_job",
         selection=dg.AssetSelection.assets(*CRAWL_ASSETS),
@@ -46,4 +48,10 @@ def build_jobs(profile: Profile) -> list[dg.UnresolvedAssetJobDefinition]:
         description="Tokenizer, the three stages' packed data, pretraining stages 1-3 through the cluster "
                     "resource, and the MTP expansion.",
     )
-    return [crawl_job, corpus_job, reasoning_data_job, pretrain_job]
+    post_training_job = dg.define_asset_job(
+        "post_training_job",
+        selection=dg.AssetSelection.assets(*POST_TRAINING_ASSETS),
+        config=profile.run_config(POST_TRAINING_ASSETS),
+        description="SFT data and the SFT model (from the base model), then the curated RL problem sets.",
+    )
+    return [crawl_job, corpus_job, reasoning_data_job, pretrain_job, post_training_job]

@@ -105,6 +105,8 @@ class TransformersGenerator(BatchGenerator):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        import mimo.model  # noqa: F401  (registers the MiMo architecture with the Auto classes)
+
         super().__init__(model)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
