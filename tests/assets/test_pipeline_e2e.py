@@ -234,6 +234,49 @@ def test_checkpoints_train_through_all_stages_with_lineage(tiny_run):
         instance.dispose()
 
 
+def test_sft_model_and_curated_rl_problem_sets(tiny_run):
+    import numpy as np
+    import pyarrow.parquet as pq
+    from transformers import AutoTokenizer
+
+    from mimo.problems.records import table_to_problems
+
+    state, env, _ = tiny_run
+    con = _catalog(state)
+    data = _meta(con, "sft_data")
+    sel = data["selection"]
+    assert sel["kept"] > 0 and sel["input"] == sel["kept"] + sum(sel["removed"].values())
+    assert 0.2 < data["target_share"] < 1 and data["rows"] > 0
+    (data_path,) = con.execute("SELECT path FROM latest_artifacts WHERE asset_key = 'sft_data'").fetchone()
+    (tok_path,) = con.execute("SELECT path FROM latest_artifacts WHERE asset_key = 'tokenizer'").fetchone()
+    tok = AutoTokenizer.from_pretrained(tok_path)
+    tokens, mask = np.load(f"{data_path}/tokens.npy"), np.load(f"{data_path}/loss_mask.npy")
+    targets = tok.decode(tokens[0][mask[0]].tolist())
+    assert "<|im_end|>" in targets and "<|im_start|>" not in targets  # assistant turns only
+    sft = _meta(con, "sft_model")
+    assert sft["steps"] > 0 and "sft" in sft["tokens_by_stage"] and "stage3" in sft["tokens_by_stage"]
+    assert sft["train_config"]["lr"]["segments"][0]["kind"] == "constant" and sft["loss_mtp_1"] > 0
+    out = subprocess.run([sys.executable, "-m", "mimo.cli", "lineage",
+                          con.execute("SELECT path FROM latest_artifacts WHERE asset_key = 'sft_model'").fetchone()[0]],
+                         env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "sft_data" in out.stdout and "pretrain_stage3" in out.stdout
+    for domain in ("math", "code"):
+        meta = _meta(con, f"rl_{domain}_problems")
+        funnel, hist = meta["funnel"], meta["pass_rate_histogram"]
+        assert funnel["kept"] > 0 and meta["rollouts_per_problem"] == 16
+        (path,) = con.execute("SELECT path FROM latest_artifacts WHERE asset_key = ?", [f"rl_{domain}_problems"]).fetchone()
+        stats = pq.read_table(f"{path}/rollout_stats.parquet").to_pylist()
+        assert sum(hist[domain]) == len(stats) >= funnel["kept"]
+        assert all(s["n"] == 16 and 0 <= s["pass_rate"] <= 1 for s in stats)
+        problems = table_to_problems(pq.read_table(f"{path}/problems.parquet"))
+        assert all(p.split == "train" and p.domain == domain for p in problems)
+        if domain == "code":
+            assert all(p.tests and "test_pass_rates" in p.metadata for p in problems)
+            assert "reference_check" in funnel
+        else:
+            assert "format_filter" in funnel
+
+
 def test_rerun_is_idempotent(tiny_run):
     state, env, _ = tiny_run
     con = _catalog(state)
