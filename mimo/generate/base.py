@@ -56,6 +56,9 @@ class Completion:
     completion_tokens: int
     prompt_tokens: int = 0
     error: str | None = None
+    # the sampled token ids, EOS included (backends that have them: transformers, vllm); RL trains on
+    # exactly these. ``text`` may end earlier when a stop string cut it.
+    token_ids: tuple[int, ...] | None = None
 
 
 @dataclass

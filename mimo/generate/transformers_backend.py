@@ -227,11 +227,11 @@ class TransformersGenerator(BatchGenerator):
             return GenerationResult(req.request_id, [], error, 1, latency)
         rows.sort(key=lambda r: r.sample)
         completions = [Completion(r.text or "", r.finish_reason or "length", len(r.generated),
-                                  len(r.prompt)) for r in rows]
+                                  len(r.prompt), token_ids=tuple(r.generated)) for r in rows]
         if req.params.temperature == 0 and req.params.n > 1:  # greedy: one row, n copies
             first = completions[0]
             completions = [Completion(first.text, first.finish_reason, first.completion_tokens,
-                                      first.prompt_tokens) for _ in range(req.params.n)]
+                                      first.prompt_tokens, token_ids=first.token_ids) for _ in range(req.params.n)]
         return GenerationResult(req.request_id, completions, None, 1, latency)
 
     def _decode_chunk(self, rows: list[_Row], params: SamplingParams) -> None:

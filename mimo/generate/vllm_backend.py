@@ -133,5 +133,5 @@ def _to_result(req: GenerationRequest, out: Any, latency: float) -> GenerationRe
         if o.finish_reason not in ("stop", "length"):
             return GenerationResult(req.request_id, [], f"vllm finish_reason={o.finish_reason!r}",
                                     1, latency)
-        comps.append(Completion(o.text, o.finish_reason, len(o.token_ids), prompt_tokens))
+        comps.append(Completion(o.text, o.finish_reason, len(o.token_ids), prompt_tokens, token_ids=tuple(o.token_ids)))
     return GenerationResult(req.request_id, comps, None, 1, latency)
