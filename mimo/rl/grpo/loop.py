@@ -1,0 +1,205 @@
+"""The RL loop: rollouts from the seamless engine, the GRPO update, checkpoints, metrics.
+
+Each iteration: draw problems (main pool / easy pool), collect ``batch_prompts`` valid groups with
+:class:`~mimo.rl.rollout.SeamlessRolloutEngine` (dynamic sampling; naive when every engine feature
+is off), feed every scored group to the easy pool, run :meth:`GRPOTrainer.step`, log metrics.
+Generation uses the transformers backend on the *same* model object the trainer updates, so new
+weights reach the generator after every step (in-process; vLLM would reload weights through
+``load_weights``). Checkpoints use the pretraining protocol (atomic, ``latest``, ``COMPLETE``) with
+the optimizer, the problem sampler and the history; a rerun resumes from the newest one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from mimo.rl.grpo.config import GRPOConfig
+
+Reporter = Callable[[str, dict[str, Any]], None]
+
+
+class RLTrainConfig(BaseModel):
+    """One RL run (RL-Zero from the base model, RL from the SFT model)."""
+
+    model_config = ConfigDict(extra="forbid")
+    stage: str = "rl"
+    init_from: str  # model directory (base or SFT checkpoint)
+    problem_files: list[str]  # parquet files of curated Problem records
+    out_dir: str
+    grpo: GRPOConfig = Field(default_factory=GRPOConfig)
+    continuous: bool = True
+    async_reward: bool = True
+    early_termination: bool = True
+    generation_batch_groups: int = Field(4, ge=1)  # groups per generate_batch call
+    reward_workers: int = Field(2, ge=1)
+    reward_timeout_s: float = Field(30.0, gt=0)
+    checkpoint_every_steps: int = Field(5, ge=1)
+    keep_last: int = Field(2, ge=1)
+    threads: int | None = None
+    allow_weak_isolation: bool = False
+
+
+def load_problems(files: list[str]) -> list[Any]:
+    """Problem records from curated parquet files (clear error when there is none)."""
+    import pyarrow.parquet as pq
+
+    from mimo.problems.records import table_to_problems
+
+    problems = [p for f in files for p in table_to_problems(pq.read_table(f))]
+    if not problems:
+        raise ValueError(f"no RL problems in {files}: the problem set has no usable prompt")
+    return problems
+
+
+def _tasks(sampler: Any, by_id: dict[str, Any], num_generations: int) -> Iterator[Any]:
+    from mimo.rl.rollout import tasks_from_problems
+
+    while True:
+        yield next(tasks_from_problems([by_id[sampler.draw()]], num_generations))
+
+
+def save_rl_curves(history: list[dict], out_dir: Path, stage: str) -> Path | None:
+    """``rl_curves.png``: reward mean and pass rate per step, and the rollout idle/waste fractions."""
+    if not history:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
+    for key in ("reward_mean", "pass_rate"):
+        a.plot(steps, [h.get(key) for h in history], marker="o", label=key.replace("_", " "))
+    a.set_xlabel("step")
+    a.set_title(f"{stage}: reward")
+    a.legend()
+    for key in ("idle_fraction", "waste_fraction", "clip_fraction_high"):
+        b.plot(steps, [h.get(key) for h in history], marker=".", label=key.replace("_", " "))
+    b.set_xlabel("step")
+    b.set_title("rollout engine / clipping")
+    b.legend()
+    png = out_dir / "rl_curves.png"
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+    return png
+
+
+def _prompt_ids(tokenizer: Any, messages: list[dict]) -> list[int]:
+    """The prompt tokens exactly as the transformers backend encodes them."""
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, Any]:
+    """Run ``cfg.grpo.steps`` iterations (resuming from the newest checkpoint); returns the summary."""
+    from transformers import AutoTokenizer
+
+    from mimo.generate.base import SamplingParams
+    from mimo.generate.transformers_backend import TransformersGenerator
+    from mimo.model.modeling_mimo import MiMoForCausalLM
+    from mimo.rl.grpo.sampling import ProblemSampler
+    from mimo.rl.grpo.trainer import GRPOTrainer, RolloutGroup
+    from mimo.rl.rollout import MiMoRewardFn, RolloutConfig, SeamlessRolloutEngine
+    from mimo.train.checkpoint import latest_checkpoint, load_trainer_state, restore_rng_state, save_checkpoint
+
+    report = report or (lambda event, payload: print(f"[{event}] {json.dumps(payload)}", flush=True))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    g = cfg.grpo
+    random.seed(g.seed)
+    np.random.seed(g.seed)
+    torch.manual_seed(g.seed)
+    problems = load_problems(cfg.problem_files)
+    by_id = {p.id: p for p in problems}
+    out = Path(cfg.out_dir)
+    ckpt_root = out / "checkpoints"
+    resume = latest_checkpoint(ckpt_root)
+    source = resume or Path(cfg.init_from)
+    if not (source / "config.json").exists():
+        raise ValueError(f"{cfg.stage}: init_from {source} is not a saved model (no config.json)")
+    model = MiMoForCausalLM.from_pretrained(source)
+    tokenizer = AutoTokenizer.from_pretrained(cfg.init_from)
+    trainer = GRPOTrainer(model, g, pad_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+    sampler = ProblemSampler(sorted(by_id), easy_pool_probability=g.easy_pool_probability, seed=g.seed)
+    step, history = 0, []
+    if resume is not None:
+        state = load_trainer_state(resume)
+        trainer.opt.load_state_dict(state["optimizer"])
+        sampler.load_state_dict(state["sampler"])
+        step, history = state["step"], state["history"]
+        restore_rng_state(state["rng"])
+        report("log", {"message": f"resumed from {resume} at step {step}"})
+    if step >= g.steps:
+        report("log", {"message": f"nothing to train: {resume} already holds {step} of {g.steps} steps"})
+    generator = TransformersGenerator(cfg.init_from, model_obj=model, tokenizer_obj=tokenizer,
+                                      batch_size=g.num_generations * cfg.generation_batch_groups)
+    sampling = SamplingParams(temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_completion_length,
+                              seed=g.seed)
+    rcfg = RolloutConfig(continuous=cfg.continuous, async_reward=cfg.async_reward,
+                         early_termination=cfg.early_termination, sampling=sampling,
+                         micro_batch_groups=cfg.generation_batch_groups, reward_workers=cfg.reward_workers,
+                         reward_timeout_s=cfg.reward_timeout_s, on_exhausted="partial")
+    reward_fn = MiMoRewardFn(code_scheme=g.code_reward_scheme, allow_weak_isolation=cfg.allow_weak_isolation)
+    tasks = _tasks(sampler, by_id, g.num_generations)
+    with SeamlessRolloutEngine(generator, reward_fn, rcfg) as engine:
+        engine.on_group_scored = lambda grp: sampler.record(grp.task.prompt_id, grp.scored)
+        while step < g.steps:
+            t0 = time.perf_counter()
+            model.eval()
+            # at most max_sampling_rounds x batch_prompts prompts per step: a step that cannot fill its
+            # batch trains on the valid groups it found (or skips the update, reported), never stalls
+            batch = engine.collect(itertools.islice(tasks, g.batch_prompts * g.max_sampling_rounds), g.batch_prompts)
+            t_roll = time.perf_counter() - t0
+            groups = [RolloutGroup(grp.task.prompt_id, _prompt_ids(tokenizer, grp.task.messages),
+                                   [list(s.token_ids or tokenizer(s.text, add_special_tokens=False)["input_ids"])
+                                    for s in grp.samples], grp.rewards) for grp in batch.groups]
+            if groups:
+                metrics = trainer.step(groups)
+            else:
+                metrics = {"groups": 0, "samples": 0, "update_skipped": True}
+                report("log", {"message": f"step {step + 1}: no informative group in "
+                                          f"{g.batch_prompts * g.max_sampling_rounds} prompts; update skipped"})
+            metrics["batch_complete"] = batch.complete
+            step += 1
+            rm = batch.metrics.to_dict()
+            row = {"step": step, **{k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()},
+                   "rollout_seconds": round(t_roll, 2), "step_seconds": round(time.perf_counter() - t0, 2),
+                   "idle_fraction": rm.get("idle_fraction"), "waste_fraction": rm.get("waste_fraction"),
+                   "valid_groups": rm.get("valid_groups"), "easy_pool_size": len(sampler.easy),
+                   "main_pool_size": len(sampler.main)}
+            history.append(row)
+            report("metrics", {**row, "stage": cfg.stage, "progress": round(step / g.steps, 4)})
+            if step % cfg.checkpoint_every_steps == 0 or step == g.steps:
+                save_checkpoint(ckpt_root, step, model, {"optimizer": trainer.opt.state_dict(),
+                                                         "sampler": sampler.state_dict(), "history": history,
+                                                         "config": cfg.model_dump()}, keep_last=cfg.keep_last)
+    final = out / "final"
+    tmp = out / f"final.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    summary = {"stage": cfg.stage, "steps": step, "init_from": cfg.init_from, "problem_files": cfg.problem_files,
+               "final": history[-1] if history else {}, "easy_pool_size": len(sampler.easy),
+               "grpo": g.model_dump()}
+    (tmp / "training_summary.json").write_text(json.dumps(summary, indent=2))
+    (tmp / "rl_history.json").write_text(json.dumps(history, indent=1))
+    save_rl_curves(history, tmp, cfg.stage)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    report("log", {"message": f"{cfg.stage}: {step} steps -> {final}"})
+    return {**summary, "final_dir": str(final)}

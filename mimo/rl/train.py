@@ -1,0 +1,70 @@
+"""Run GRPO: ``python -m mimo.rl.train --config FILE`` (YAML or JSON ``RLTrainConfig``).
+
+Runs without Dagster; launched by the cluster resource it streams logs and per-step metrics through
+dagster-pipes and ends with a ``done`` message naming the final model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+
+def load_rl_config(path: str | Path):
+    """Read a YAML/JSON ``RLTrainConfig``; a wrong field or value is a ``ValueError`` naming it."""
+    import yaml
+    from pydantic import ValidationError
+
+    from mimo.rl.grpo.loop import RLTrainConfig
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") else json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read RL config {path}: {e}") from None
+    try:
+        return RLTrainConfig(**raw)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise ValueError(f"invalid RL config {path}: {problems}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="RLTrainConfig as YAML or JSON")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_rl_config(args.config)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from mimo.rl.grpo.loop import train_rl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from mimo.cluster.job import open_job_pipes
+
+        pipes_cm = open_job_pipes()
+    with pipes_cm as pipes:
+        def report(event: str, payload: dict) -> None:
+            print(f"[{cfg.stage}] {event} {json.dumps(payload)}", flush=True)
+            if event == "metrics":
+                pipes.report_custom_message(payload)
+            else:
+                pipes.log.info(payload.get("message", json.dumps(payload)))
+
+        try:
+            summary = train_rl(cfg, report)
+        except (ValueError, OSError, FloatingPointError, RuntimeError) as e:
+            pipes.log.error(f"{cfg.stage} failed: {e}")
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        pipes.report_custom_message({"event": "done", **summary})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
