@@ -16,6 +16,7 @@ from assets import (
     pretrain_data,
     pretraining,
     problems,
+    rl,
     rl_problems,
     sft,
     synthetic,
@@ -31,7 +32,7 @@ from resources.generator import GeneratorResource
 from resources.lake import CrawlSourceResource, LakeResource
 
 ASSET_MODULES = [crawl, extraction, dedup, tagging, corpus, problems, synthetic, synthetic_reasoning, tokenizer,
-                 pretrain_data, pretraining, sft, rl_problems]
+                 pretrain_data, pretraining, sft, rl_problems, rl]
 CHECK_MODULES = [checks, synthetic_reasoning]
 
 

@@ -13,6 +13,7 @@ REASONING_ASSETS = ["reasoning_problems", "evaluation_sets", "synthetic_grounded
 PRETRAIN_ASSETS = ["tokenizer", "pretrain_data_stage1", "pretrain_data_stage2", "pretrain_data_stage3",
                    "pretrain_stage1", "pretrain_stage2", "pretrain_stage3", "mtp_expansion"]
 POST_TRAINING_ASSETS = ["sft_data", "sft_model", "rl_math_problems", "rl_code_problems"]
+RL_ASSETS = ["rl_zero_model", "rl_model"]
 REASONING_CHECKS = {"synthetic_no_eval_contamination": "synthetic_reasoning"}
 CORPUS_CHECKS = {"dedup_rate_in_band": "deduplicated_pages", "no_empty_shard": "filtered_corpus",
                  "math_code_share": "filtered_corpus", "no_benchmark_contamination": "filtered_corpus"}
@@ -54,4 +55,10 @@ def build_jobs(profile: Profile) -> list[dg.UnresolvedAssetJobDefinition]:
         config=profile.run_config(POST_TRAINING_ASSETS),
         description="SFT data and the SFT model (from the base model), then the curated RL problem sets.",
     )
-    return [crawl_job, corpus_job, reasoning_data_job, pretrain_job, post_training_job]
+    rl_job = dg.define_asset_job(
+        "rl_job",
+        selection=dg.AssetSelection.assets(*RL_ASSETS),
+        config=profile.run_config(RL_ASSETS),
+        description="GRPO with the seamless rollout engine: RL-Zero from the base model, RL from the SFT model.",
+    )
+    return [crawl_job, corpus_job, reasoning_data_job, pretrain_job, post_training_job, rl_job]

@@ -4,7 +4,7 @@
 
 It does what the sensors would do, in the foreground: builds the tiny crawl when the profile asks
 for it, adds one dynamic partition per WARC file, runs ``crawl_job`` for each partition, then
-``corpus_job``, ``reasoning_data_job``, ``pretrain_job`` and ``post_training_job``. Runs land in the same instance the UI reads (``scripts/dagster-ui.sh``).
+``corpus_job``, ``reasoning_data_job``, ``pretrain_job``, ``post_training_job`` and ``rl_job``. Runs land in the same instance the UI reads (``scripts/dagster-ui.sh``).
 """
 
 import argparse
@@ -92,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     result = defs.resolve_job_def("post_training_job").execute_in_process(instance=instance, raise_on_error=False)
     if not result.success:
         print("error: post_training_job failed; see the run in the UI", file=sys.stderr)
+        return 1
+    print("[mimo] rl_job: GRPO RL-Zero (from the base model) and RL (from the SFT model)", flush=True)
+    result = defs.resolve_job_def("rl_job").execute_in_process(instance=instance, raise_on_error=False)
+    if not result.success:
+        print("error: rl_job failed; see the run in the UI", file=sys.stderr)
         return 1
     _print_summary(defs, instance, time.perf_counter() - t0)
     return 0

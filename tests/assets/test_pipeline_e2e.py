@@ -277,6 +277,21 @@ def test_sft_model_and_curated_rl_problem_sets(tiny_run):
             assert "format_filter" in funnel
 
 
+def test_rl_zero_and_rl_checkpoints_with_lineage(tiny_run):
+    state, env, _ = tiny_run
+    con = _catalog(state)
+    for asset, init in (("rl_zero_model", "pretrain_stage3"), ("rl_model", "sft_model")):
+        meta = _meta(con, asset)
+        assert meta["steps"] == 4 and len(meta["reward_curve"]) == 4 and meta["metrics_messages"] >= 4
+        assert meta["rl_config"]["grpo"]["loss_type"] == "token" and meta["rl_config"]["grpo"]["beta"] == 0.0
+        assert 0 <= meta["final_idle_fraction"] <= 1 and meta["cluster/backend"] == "local"
+        (path,) = con.execute("SELECT path FROM latest_artifacts WHERE asset_key = ?", [asset]).fetchone()
+        assert (Path(path) / "model/rl_history.json").exists() and (Path(path) / "model/rl_curves.png").exists()
+        out = subprocess.run([sys.executable, "-m", "mimo.cli", "lineage", path], env=env, cwd=REPO,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and init in out.stdout and "rl_math_problems" in out.stdout, out.stdout[-2000:]
+
+
 def test_rerun_is_idempotent(tiny_run):
     state, env, _ = tiny_run
     con = _catalog(state)
