@@ -54,7 +54,28 @@ def available_profiles() -> list[str]:
 def load_profile(name: str | None = None) -> Profile:
     """Load a profile by name (default: ``MIMO_PROFILE`` or ``tiny``) with a clear error when unknown."""
     name = name or os.environ.get("MIMO_PROFILE", DEFAULT_PROFILE)
+    return Profile(**_profile_dict(name, ()))
+
+
+def _profile_dict(name: str, seen: tuple[str, ...]) -> dict[str, Any]:
+    """The YAML of a profile; ``extends: <parent>`` starts from the parent and overrides it key by
+    key (``assets``/``checks``/``generator``/``cluster`` are merged per entry)."""
     path = PROFILE_DIR / f"{name}.yaml"
     if not path.exists():
         raise ValueError(f"unknown profile {name!r}; available: {', '.join(available_profiles())}")
-    return Profile(**yaml.safe_load(path.read_text()))
+    if name in seen:
+        raise ValueError(f"profile {name!r} extends itself ({' -> '.join(seen + (name,))})")
+    raw = yaml.safe_load(path.read_text()) or {}
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    merged = _profile_dict(parent, seen + (name,))
+    for key, value in raw.items():
+        if key in ("assets", "checks") and isinstance(value, dict):
+            merged[key] = {**merged.get(key, {}), **{a: {**merged.get(key, {}).get(a, {}), **(cfg or {})}
+                                                     for a, cfg in value.items()}}
+        elif key in ("generator", "cluster") and isinstance(value, dict):
+            merged[key] = {**merged.get(key, {}), **value}
+        else:
+            merged[key] = value
+    return merged

@@ -14,13 +14,15 @@ import pytest
 from mimo.paths import state_env
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(1800)  # the module fixture runs the whole tiny graph (~10 min here)
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
-    env = dict(state_env(state), MIMO_PROFILE="tiny")
-    proc = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    env = dict(state_env(state), MIMO_PROFILE="tiny-ci")  # tiny with fewer post-training steps
+    proc = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return state, env, proc.stdout
 
@@ -282,7 +284,8 @@ def test_rl_zero_and_rl_checkpoints_with_lineage(tiny_run):
     con = _catalog(state)
     for asset, init in (("rl_zero_model", "pretrain_stage3"), ("rl_model", "sft_model")):
         meta = _meta(con, asset)
-        assert meta["steps"] == 4 and len(meta["reward_curve"]) == 4 and meta["metrics_messages"] >= 4
+        steps = meta["rl_config"]["grpo"]["steps"]
+        assert meta["steps"] == steps >= 1 and len(meta["reward_curve"]) == steps and meta["metrics_messages"] >= steps
         assert meta["rl_config"]["grpo"]["loss_type"] == "token" and meta["rl_config"]["grpo"]["beta"] == 0.0
         assert 0 <= meta["final_idle_fraction"] <= 1 and meta["cluster/backend"] == "local"
         (path,) = con.execute("SELECT path FROM latest_artifacts WHERE asset_key = ?", [asset]).fetchone()
