@@ -88,3 +88,13 @@ def test_padding_does_not_change_log_probs():
         alone, _ = token_logps(model, ids[1:, :3], attn[1:, :3])
     torch.testing.assert_close(lp[1, :3], alone[0], rtol=1e-5, atol=1e-6)
     assert comp.sum().item() == 6
+
+
+def test_non_finite_loss_stops_before_the_update():
+    model = _model(4)
+    with torch.no_grad():
+        model.model.layers[0].mlp.up_proj.weight[0, 0] = float("nan")
+    before = model.model.layers[1].mlp.up_proj.weight.clone()
+    with pytest.raises(FloatingPointError, match="non-finite GRPO loss"):
+        GRPOTrainer(model, _cfg(), pad_id=0).step(_groups())
+    assert torch.equal(before, model.model.layers[1].mlp.up_proj.weight)  # nothing was updated
