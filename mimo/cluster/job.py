@@ -229,6 +229,18 @@ class _NoPipes:
         return False
 
 
+def pipes_reporter(pipes: Any, stage: str) -> Any:
+    """A training loop's ``report(event, payload)``: every event printed to the job log; ``metrics``
+    as Pipes custom messages, everything else as Pipes log lines."""
+    def report(event: str, payload: dict) -> None:
+        print(f"[{stage}] {event} {json.dumps(payload)}", flush=True)
+        if event == "metrics":
+            pipes.report_custom_message(payload)
+        else:
+            pipes.log.info(payload.get("message", json.dumps(payload)))
+    return report
+
+
 def open_job_pipes() -> Any:
     """``dagster_pipes.open_dagster_pipes()`` on global rank 0, a no-op context on other ranks.
 

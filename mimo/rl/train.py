@@ -7,7 +7,6 @@ dagster-pipes and ends with a ``done`` message naming the final model.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -15,21 +14,10 @@ from pathlib import Path
 
 def load_rl_config(path: str | Path):
     """Read a YAML/JSON ``RLTrainConfig``; a wrong field or value is a ``ValueError`` naming it."""
-    import yaml
-    from pydantic import ValidationError
-
     from mimo.rl.grpo.loop import RLTrainConfig
+    from mimo.train.config import load_config_file
 
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") else json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read RL config {path}: {e}") from None
-    try:
-        return RLTrainConfig(**raw)
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        raise ValueError(f"invalid RL config {path}: {problems}") from None
+    return load_config_file(path, RLTrainConfig, "RL config")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,17 +33,11 @@ def main(argv: list[str] | None = None) -> int:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from mimo.cluster.job import open_job_pipes
+        from mimo.cluster.job import open_job_pipes, pipes_reporter
 
         pipes_cm = open_job_pipes()
     with pipes_cm as pipes:
-        def report(event: str, payload: dict) -> None:
-            print(f"[{cfg.stage}] {event} {json.dumps(payload)}", flush=True)
-            if event == "metrics":
-                pipes.report_custom_message(payload)
-            else:
-                pipes.log.info(payload.get("message", json.dumps(payload)))
-
+        report = pipes_reporter(pipes, cfg.stage)
         try:
             summary = train_rl(cfg, report)
         except (ValueError, OSError, FloatingPointError, RuntimeError) as e:

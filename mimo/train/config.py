@@ -53,15 +53,20 @@ class TrainConfig(BaseModel):
     threads: int | None = None
 
 
-def load_train_config(path: str | Path) -> TrainConfig:
-    """Read a YAML or JSON config; a wrong field or value is a ``ValueError`` naming it."""
+def load_config_file(path: str | Path, model: type[BaseModel], what: str) -> Any:
+    """Read a YAML or JSON file into ``model``; a wrong field or value is a ``ValueError`` naming it."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") else json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read training config {path}: {e}") from None
+        raise ValueError(f"cannot read {what} {path}: {e}") from None
     try:
-        return TrainConfig(**raw)
+        return model(**raw)
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        raise ValueError(f"invalid training config {path}: {problems}") from None
+        raise ValueError(f"invalid {what} {path}: {problems}") from None
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read a YAML or JSON ``TrainConfig``; a wrong field or value is a ``ValueError`` naming it."""
+    return load_config_file(path, TrainConfig, "training config")

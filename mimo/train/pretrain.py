@@ -8,7 +8,6 @@ materialization when the job is done.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 
@@ -27,17 +26,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # dagster-pipes warns when not launched by Dagster
-        from mimo.cluster.job import open_job_pipes
+        from mimo.cluster.job import open_job_pipes, pipes_reporter
 
         pipes_cm = open_job_pipes()  # rank 0 talks to Dagster; other ranks get a no-op
     with pipes_cm as pipes:
-        def report(event: str, payload: dict) -> None:  # called on rank 0 only
-            print(f"[{cfg.stage}] {event} {json.dumps(payload)}", flush=True)
-            if event == "metrics":
-                pipes.report_custom_message(payload)
-            else:
-                pipes.log.info(payload.get("message", json.dumps(payload)))
-
+        report = pipes_reporter(pipes, cfg.stage)  # called on rank 0 only
         try:
             result = train(cfg, report)
         except (ValueError, OSError, FloatingPointError) as e:  # OSError: disk full, I/O errors

@@ -98,12 +98,6 @@ def save_rl_curves(history: list[dict], out_dir: Path, stage: str) -> Path | Non
     return png
 
 
-def _prompt_ids(tokenizer: Any, messages: list[dict]) -> list[int]:
-    """The prompt tokens exactly as the transformers backend encodes them."""
-    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
 def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, Any]:
     """Run ``cfg.grpo.steps`` iterations (resuming from the newest checkpoint); returns the summary."""
     from transformers import AutoTokenizer
@@ -164,7 +158,7 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
             # batch trains on the valid groups it found (or skips the update, reported), never stalls
             batch = engine.collect(itertools.islice(tasks, g.batch_prompts * g.max_sampling_rounds), g.batch_prompts)
             t_roll = time.perf_counter() - t0
-            groups = [RolloutGroup(grp.task.prompt_id, _prompt_ids(tokenizer, grp.task.messages),
+            groups = [RolloutGroup(grp.task.prompt_id, generator.encode_chat(grp.task.messages),
                                    [list(s.token_ids or tokenizer(s.text, add_special_tokens=False)["input_ids"])
                                     for s in grp.samples], grp.rewards) for grp in batch.groups]
             if groups:
