@@ -14,17 +14,7 @@ import pytest
 from mimo.paths import state_env
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.timeout(1800)  # the module fixture runs the whole tiny graph (~10 min here)
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    state = tmp_path_factory.mktemp("state")
-    env = dict(state_env(state), MIMO_PROFILE="tiny-ci")  # tiny with fewer post-training steps
-    proc = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=1500)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return state, env, proc.stdout
+pytestmark = pytest.mark.timeout(1800)  # the session fixture `tiny_run` (tests/conftest.py) runs the whole tiny graph
 
 
 def _catalog(state):
