@@ -12,10 +12,12 @@ from assets import (
     corpus,
     crawl,
     dedup,
+    evaluation,
     extraction,
     pretrain_data,
     pretraining,
     problems,
+    report,
     rl,
     rl_problems,
     sft,
@@ -26,13 +28,13 @@ from assets import (
 )
 from pipelines.jobs import build_jobs
 from pipelines.profiles import Profile, load_profile
-from pipelines.sensors import build_sensors
+from pipelines.sensors import build_schedules, build_sensors
 from resources.cluster import ClusterResource
 from resources.generator import GeneratorResource
 from resources.lake import CrawlSourceResource, LakeResource
 
 ASSET_MODULES = [crawl, extraction, dedup, tagging, corpus, problems, synthetic, synthetic_reasoning, tokenizer,
-                 pretrain_data, pretraining, sft, rl_problems, rl]
+                 pretrain_data, pretraining, sft, rl_problems, rl, evaluation, report]
 CHECK_MODULES = [checks, synthetic_reasoning]
 
 
@@ -42,7 +44,8 @@ def build_definitions(profile: Profile) -> dg.Definitions:
         assets=dg.load_assets_from_modules(ASSET_MODULES),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
         jobs=build_jobs(profile),
-        sensors=build_sensors(profile.sensors_running_by_default),
+        sensors=build_sensors(profile.sensors_running_by_default, profile.eval_benchmarks),
+        schedules=build_schedules(profile.eval_benchmarks, profile.assets.get("eval_results")),
         resources={
             "lake": LakeResource(root=profile.lake_root, catalog_path=profile.catalog_path),
             "crawl_source": CrawlSourceResource(input_uri=profile.crawl_input),

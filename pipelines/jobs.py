@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.evaluation import eval_partitions
 from pipelines.profiles import Profile
 
 CRAWL_ASSETS = ["crawl_warc", "extracted_pages"]
@@ -14,6 +15,8 @@ PRETRAIN_ASSETS = ["tokenizer", "pretrain_data_stage1", "pretrain_data_stage2", 
                    "pretrain_stage1", "pretrain_stage2", "pretrain_stage3", "mtp_expansion"]
 POST_TRAINING_ASSETS = ["sft_data", "sft_model", "rl_math_problems", "rl_code_problems"]
 RL_ASSETS = ["rl_zero_model", "rl_model"]
+EVAL_ASSETS = ["eval_results"]
+REPORT_ASSETS = ["eval_report"]
 REASONING_CHECKS = {"synthetic_no_eval_contamination": "synthetic_reasoning"}
 CORPUS_CHECKS = {"dedup_rate_in_band": "deduplicated_pages", "no_empty_shard": "filtered_corpus",
                  "math_code_share": "filtered_corpus", "no_benchmark_contamination": "filtered_corpus"}
@@ -22,7 +25,8 @@ CORPUS_CHECKS = {"dedup_rate_in_band": "deduplicated_pages", "no_empty_shard": "
 def build_jobs(profile: Profile) -> list[dg.UnresolvedAssetJobDefinition]:
     """crawl_job (per crawl file partition), corpus_job (global dedup to filtered corpus),
     reasoning_data_job (problems and synthetic reasoning data), pretrain_job (tokenizer to base
-    model and MTP expansion) and post_training_job (SFT, RL problem curation)."""
+    model and MTP expansion), post_training_job (SFT, RL problem curation), rl_job (RL-Zero, RL),
+    eval_job (one (checkpoint, benchmark) partition) and report_job (the evaluation report)."""
     crawl_job = dg.define_asset_job(
         "crawl_job",
         selection=dg.AssetSelection.assets(*CRAWL_ASSETS),
@@ -61,4 +65,18 @@ def build_jobs(profile: Profile) -> list[dg.UnresolvedAssetJobDefinition]:
         config=profile.run_config(RL_ASSETS),
         description="GRPO with the seamless rollout engine: RL-Zero from the base model, RL from the SFT model.",
     )
-    return [crawl_job, corpus_job, reasoning_data_job, pretrain_job, post_training_job, rl_job]
+    eval_job = dg.define_asset_job(
+        "eval_job",
+        selection=dg.AssetSelection.assets(*EVAL_ASSETS),
+        partitions_def=eval_partitions,
+        config=profile.run_config(EVAL_ASSETS),
+        description="One checkpoint on one benchmark (a (checkpoint, benchmark) partition), with the "
+                    "regression check against the parent checkpoint.",
+    )
+    report_job = dg.define_asset_job(
+        "report_job",
+        selection=dg.AssetSelection.assets(*REPORT_ASSETS),
+        config=profile.run_config(REPORT_ASSETS),
+        description="The evaluation report (HTML + Markdown) from the latest evaluations, curves and lineage.",
+    )
+    return [crawl_job, corpus_job, reasoning_data_job, pretrain_job, post_training_job, rl_job, eval_job, report_job]

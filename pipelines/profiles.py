@@ -33,6 +33,8 @@ class Profile(BaseModel):
     cluster: dict[str, Any] = Field(default_factory=dict)  # resources.cluster.ClusterResource fields
     assets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # the benchmarks every checkpoint of the series is evaluated on (eval_results partitions)
+    eval_benchmarks: list[str] = Field(default_factory=list)
 
     def run_config(self, assets: list[str], checks: dict[str, str] | None = None) -> dict[str, Any]:
         """Dagster run config for the given assets and checks (check name -> its asset)."""

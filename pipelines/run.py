@@ -4,7 +4,9 @@
 
 It does what the sensors would do, in the foreground: builds the tiny crawl when the profile asks
 for it, adds one dynamic partition per WARC file, runs ``crawl_job`` for each partition, then
-``corpus_job``, ``reasoning_data_job``, ``pretrain_job``, ``post_training_job`` and ``rl_job``. Runs land in the same instance the UI reads (``scripts/dagster-ui.sh``).
+``corpus_job``, ``reasoning_data_job``, ``pretrain_job``, ``post_training_job``, ``rl_job``, one
+``eval_job`` run per (checkpoint, benchmark) of the profile, and ``report_job``; prints where the
+report is. Runs land in the same instance the UI reads (``scripts/dagster-ui.sh``).
 """
 
 import argparse
@@ -16,6 +18,7 @@ import dagster as dg
 
 from assets.partitions import crawl_partitions
 from mimo.data.tiny_crawl import build_tiny_crawl
+from mimo.eval.series import SERIES
 from mimo.paths import expand, shared_dir, state_dir
 from pipelines.definitions import build_definitions
 from pipelines.profiles import load_profile
@@ -33,6 +36,28 @@ def _ensure_pools(instance: dg.DagsterInstance) -> None:
     storage = instance.event_log_storage
     if storage.supports_global_concurrency_limits and "gpu" not in storage.get_concurrency_keys():
         storage.set_concurrency_slots("gpu", 1)
+
+
+SEQUENCE = [
+    ("corpus_job", "dedup, tagging, filtering"),
+    ("reasoning_data_job", "problem sets, synthetic reasoning data"),
+    ("pretrain_job", "tokenizer, stage data, pretraining stages 1-3, MTP expansion"),
+    ("post_training_job", "SFT data, SFT model, RL problem curation"),
+    ("rl_job", "GRPO RL-Zero (from the base model) and RL (from the SFT model)"),
+]
+
+
+def _run_evaluations(defs: dg.Definitions, instance: dg.DagsterInstance, benchmarks: list[str]) -> bool:
+    """One eval_job run per (checkpoint, benchmark) partition, parents before children."""
+    job = defs.resolve_job_def("eval_job")
+    keys = [(c, b) for c in SERIES for b in benchmarks]
+    for i, (checkpoint, benchmark) in enumerate(keys, 1):
+        print(f"[mimo] eval_job {i}/{len(keys)}: {checkpoint} on {benchmark}", flush=True)
+        key = dg.MultiPartitionKey({"checkpoint": checkpoint, "benchmark": benchmark})
+        if not job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False).success:
+            print(f"error: eval_job failed for {checkpoint} on {benchmark}; see the run in the UI", file=sys.stderr)
+            return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,30 +98,17 @@ def main(argv: list[str] | None = None) -> int:
         if not crawl_job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False).success:
             print(f"error: crawl_job failed for {key}; see the run in the UI", file=sys.stderr)
             return 1
-    print("[mimo] corpus_job: dedup, tagging, filtering", flush=True)
-    result = defs.resolve_job_def("corpus_job").execute_in_process(instance=instance, raise_on_error=False)
-    if not result.success:
-        print("error: corpus_job failed; see the run in the UI", file=sys.stderr)
+    for job_name, what in SEQUENCE:
+        print(f"[mimo] {job_name}: {what}", flush=True)
+        result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False)
+        if not result.success:
+            print(f"error: {job_name} failed; see the run in the UI", file=sys.stderr)
+            return 1
+    if not _run_evaluations(defs, instance, profile.eval_benchmarks):
         return 1
-    print("[mimo] reasoning_data_job: problem sets, synthetic reasoning data", flush=True)
-    result = defs.resolve_job_def("reasoning_data_job").execute_in_process(instance=instance, raise_on_error=False)
-    if not result.success:
-        print("error: reasoning_data_job failed; see the run in the UI", file=sys.stderr)
-        return 1
-    print("[mimo] pretrain_job: tokenizer, stage data, pretraining stages 1-3, MTP expansion", flush=True)
-    result = defs.resolve_job_def("pretrain_job").execute_in_process(instance=instance, raise_on_error=False)
-    if not result.success:
-        print("error: pretrain_job failed; see the run in the UI", file=sys.stderr)
-        return 1
-    print("[mimo] post_training_job: SFT data, SFT model, RL problem curation", flush=True)
-    result = defs.resolve_job_def("post_training_job").execute_in_process(instance=instance, raise_on_error=False)
-    if not result.success:
-        print("error: post_training_job failed; see the run in the UI", file=sys.stderr)
-        return 1
-    print("[mimo] rl_job: GRPO RL-Zero (from the base model) and RL (from the SFT model)", flush=True)
-    result = defs.resolve_job_def("rl_job").execute_in_process(instance=instance, raise_on_error=False)
-    if not result.success:
-        print("error: rl_job failed; see the run in the UI", file=sys.stderr)
+    print("[mimo] report_job: the evaluation report", flush=True)
+    if not defs.resolve_job_def("report_job").execute_in_process(instance=instance, raise_on_error=False).success:
+        print("error: report_job failed; see the run in the UI", file=sys.stderr)
         return 1
     _print_summary(defs, instance, time.perf_counter() - t0)
     return 0
@@ -130,6 +142,9 @@ def _print_summary(defs: dg.Definitions, instance: dg.DagsterInstance, seconds: 
                   f"kept {y['kept_after_decontamination']:>5}")
         print(f"    removed by decontamination: {meta['decontamination']['removed_by_benchmark']}")
     print(f"  lake root: {expand(defs.resources['lake'].root)}")
+    report = catalog.latest("eval_report")
+    if report:
+        print(f"\n[mimo] evaluation report: {report[0]['path']}/report.html  (Markdown: {report[0]['path']}/report.md)")
 
 
 if __name__ == "__main__":

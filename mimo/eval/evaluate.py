@@ -21,7 +21,7 @@ SAMPLE_SCHEMA = pa.schema([
     ("benchmark", pa.string()), ("problem_id", pa.string()), ("domain", pa.string()), ("sample_index", pa.int64()),
     ("response", pa.string()), ("answer", pa.string()), ("reward", pa.float64()), ("status", pa.string()),
     ("finish_reason", pa.string()), ("prompt_tokens", pa.int64()), ("completion_tokens", pa.int64()),
-    ("latency_s", pa.float64()),
+    ("latency_s", pa.float64()), ("error", pa.string()),
 ])
 
 
@@ -56,7 +56,8 @@ def evaluate(problems: Sequence[Problem], generator: Generator, *, n: int = 1,
                          "finish_reason": c.finish_reason if c is not None else "error",
                          "prompt_tokens": c.prompt_tokens if c is not None else 0,
                          "completion_tokens": c.completion_tokens if c is not None else 0,
-                         "latency_s": round(res.latency_s / max(n, 1), 4)})
+                         "latency_s": round(res.latency_s / max(n, 1), 4),
+                         "error": res.error or (c.error if c is not None else "no completion returned")})
     by_id = {p.id: p for p in problems}
     math_rows = [r for r in rows if r["domain"] == "math" and r["status"] == ""]
     code_rows = [r for r in rows if r["domain"] == "code" and r["status"] == ""]

@@ -1,4 +1,5 @@
-"""Loaders for the evaluation benchmarks: MATH-500, AIME 2024/2025 and HumanEval.
+"""Loaders for the evaluation benchmarks: MATH-500, AIME 2024/2025, HumanEval and LiveCodeBench
+(v5/v6 windows, see :mod:`mimo.problems.livecodebench`).
 
 The local copies live in ``<shared>/benchmarks`` (see its README). The hub path reads the same
 records through ``datasets.load_dataset`` and maps each row through the same converter.
@@ -86,6 +87,8 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Row, int], Problem], str, str]] = {
     "humaneval": ("humaneval.jsonl.gz", humaneval_row, "openai/openai_humaneval", "test"),
 }
 
+BENCHMARK_NAMES = (*BENCHMARKS, "livecodebench", "livecodebench_v5", "livecodebench_v6")
+
 
 def rows_to_problems(name: str, rows: Iterable[Row]) -> list[Problem]:
     """Convert benchmark rows (local or hub layout) to validated problems."""
@@ -114,13 +117,18 @@ def _load_hub(name: str) -> list[Problem]:
 
 
 def load_benchmark(name: str, source: str = "local", path: str | Path | None = None) -> list[Problem]:
-    """Load a benchmark by name (``math500``, ``aime24``, ``aime25``, ``humaneval``).
+    """Load a benchmark by name (``math500``, ``aime24``, ``aime25``, ``humaneval``,
+    ``livecodebench``, ``livecodebench_v5``, ``livecodebench_v6``).
 
     ``source="local"`` reads ``path`` (the benchmarks directory or the file itself; default
     ``<shared>/benchmarks``); ``source="hub"`` uses ``datasets.load_dataset``.
     """
+    from mimo.problems.livecodebench import WINDOWS, load_livecodebench
+
+    if name in WINDOWS or name == "livecodebench":
+        return load_livecodebench(name, source=source, path=path)
     if name not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
+        raise ValueError(f"unknown benchmark {name!r} (known: {', '.join(BENCHMARK_NAMES)})")
     if source == "local":
         return _load_local(name, path)
     if source == "hub":
