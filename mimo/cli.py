@@ -4,7 +4,7 @@
     mimo extract --warc FILE.warc.gz        same, for every HTML record of a WARC file
     mimo crawl build-tiny OUT_DIR           pack the tiny profile's crawl into WARC files
     mimo catalog "SQL"                      query the artifact catalog (DuckDB)
-    mimo lineage PATH_OR_ARTIFACT_ID        everything upstream of an artifact, back to crawl files
+    mimo lineage PATH_OR_ID_OR_ASSET       everything upstream of an artifact, back to crawl files
     mimo reward math|code --input IN.jsonl --output OUT.jsonl   rule-based rewards (code: sandboxed)
     mimo reward serve                       the code judge as an HTTP service
 """
@@ -60,6 +60,8 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
 
     catalog = Catalog(_catalog_path(args.catalog), create=False)
     found = catalog.find(args.artifact)
+    if not found and (latest := catalog.latest(args.artifact)):
+        found = latest[0]  # an asset name: its newest artifact (e.g. `mimo lineage rl_model`)
     if not found:
         print(f"error: no artifact with id or path {args.artifact!r} in {catalog.path}", file=sys.stderr)
         return 2
@@ -74,6 +76,8 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
         part = f"[{row['partition']}]" if row["partition"] else ""
         print(f"{'  ' * row['depth']}{row['asset_key']}{part} {row['artifact_id']} config={row['config_hash']} "
               f"code={row['code_version']} git={row['git_commit']} rows={row['row_count']}{extra}")
+        if args.show_config:
+            print(f"{'  ' * row['depth']}  config: {row['config']}")
     crawl = sorted({r["partition"] for r in rows if r["asset_key"] == "crawl_warc"})
     print(f"crawl files: {', '.join(crawl) if crawl else '(none)'}")
     return 0
@@ -100,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", default=None)
     p.set_defaults(fn=_cmd_catalog)
     p = sub.add_parser("lineage", help="show what an artifact was made from, back to the crawl files")
-    p.add_argument("artifact", help="artifact id, path, or path suffix")
+    p.add_argument("artifact", help="artifact id, path, path suffix, or an asset name (its newest artifact)")
+    p.add_argument("--show-config", action="store_true", help="print each artifact's config under it")
     p.add_argument("--catalog", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=_cmd_lineage)

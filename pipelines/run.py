@@ -1,6 +1,7 @@
 """Materialize every asset of a profile on the local Dagster instance and say where results are.
 
     python -m pipelines.run [--profile tiny] [--only-new]
+    python -m pipelines.run --asset NAME [--asset NAME ...] [--partition KEY]   # just these, profile config
 
 It does what the sensors would do, in the foreground: builds the tiny crawl when the profile asks
 for it, adds one dynamic partition per WARC file, runs ``crawl_job`` for each partition, then
@@ -60,10 +61,39 @@ def _run_evaluations(defs: dg.Definitions, instance: dg.DagsterInstance, benchma
     return True
 
 
+def _materialize_only(defs: dg.Definitions, instance: dg.DagsterInstance, profile, assets: list[str],
+                      partition: str | None) -> int:
+    """Materialize the named assets (and their checks) with the profile's run config."""
+    graph = defs.resolve_asset_graph()
+    known = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    unknown = [a for a in assets if a not in known]
+    if unknown:
+        print(f"error: unknown asset(s) {unknown}; known: {', '.join(sorted(known))}", file=sys.stderr)
+        return 2
+    key = None
+    if partition is not None:
+        key = dg.MultiPartitionKey(dict(zip(("benchmark", "checkpoint"), partition.split("|")))) \
+            if "|" in partition else partition
+    print(f"[mimo] materializing {', '.join(assets)}" + (f" [{partition}]" if partition else ""), flush=True)
+    result = dg.materialize([*defs.assets, *defs.asset_checks], selection=assets, instance=instance, resources=defs.resources,
+                            run_config=profile.run_config(assets), partition_key=key, raise_on_error=False)
+    if not result.success:
+        print("error: the run failed; see it in the UI", file=sys.stderr)
+        return 1
+    for event in result.get_asset_materialization_events():
+        path = event.materialization.metadata.get("path")
+        print(f"  {event.asset_key.to_user_string()}: {path.value if path else ''}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default=None, help="profile name (default: MIMO_PROFILE or tiny)")
     parser.add_argument("--only-new", action="store_true", help="run crawl_job only for new WARC files")
+    parser.add_argument("--asset", action="append", default=[],
+                        help="materialize only this asset (repeatable) with the profile's config; upstream must exist")
+    parser.add_argument("--partition", default=None,
+                        help="partition key for --asset (crawl file name, or 'benchmark|checkpoint' for eval_results)")
     args = parser.parse_args(argv)
     try:
         profile = load_profile(args.profile)
@@ -73,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     defs = build_definitions(profile)
     instance = _instance()
     _ensure_pools(instance)
+    if args.asset:
+        return _materialize_only(defs, instance, profile, args.asset, args.partition)
     crawl_source = defs.resources["crawl_source"]
     try:
         if profile.build_tiny_crawl and not crawl_source.list_files():

@@ -342,3 +342,29 @@ def test_ui_command_serves_assets_with_lineage_and_metadata(tiny_run):
         except subprocess.TimeoutExpired:  # a slow shutdown is not what this test checks
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+
+
+def test_run_ends_with_the_evaluation_report(tiny_run):
+    """Every (checkpoint, benchmark) of the profile is evaluated; the printed report exists and shows
+    the series; `mimo lineage <checkpoint asset>` walks back to the crawl files with configs."""
+    import re
+
+    from pipelines.profiles import load_profile
+
+    state, env, out = tiny_run
+    match = re.search(r"evaluation report: (\S+/report\.html)", out)
+    assert match, out[-2000:]
+    html = Path(match.group(1)).read_text()
+    md = Path(match.group(1)).with_name("report.md").read_text()
+    assert "| Benchmark | Base | SFT | RL-Zero | RL |" in md and "data:image/png;base64" in html
+    assert "Data funnel" in md and "Lineage of the checkpoints" in md
+    benchmarks = load_profile("tiny-ci").eval_benchmarks
+    con = _catalog(state)
+    parts = {p for (p,) in con.execute("SELECT partition FROM latest_artifacts WHERE asset_key = 'eval_results'").fetchall()}
+    assert parts == {f"{c}__{b}" for c in ("base", "sft", "rl_zero", "rl") for b in benchmarks}
+    for b in benchmarks:
+        assert f"| {b} |" in md
+    lineage = subprocess.run([sys.executable, "-m", "mimo.cli", "lineage", "rl_model", "--show-config"], env=env,
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert lineage.returncode == 0 and "config: {" in lineage.stdout
+    assert "crawl files: dump-00.warc.gz, dump-01.warc.gz, dump-02.warc.gz" in lineage.stdout
