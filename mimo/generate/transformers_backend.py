@@ -11,6 +11,11 @@ Determinism: every sample draws from its own ``torch.Generator`` seeded with ``s
 whatever else is in its batch (up to float round-off of padded vs. unpadded attention).
 ``temperature == 0`` is greedy. Without a seed, each sample gets a fresh random seed.
 
+Speculative decoding (opt-in, ``speculative_tokens=K`` with a MiMo model that has MTP layers): each
+sample is decoded on its own (batch size 1) by :func:`mimo.generate.speculative.speculative_generate`
+with ``K`` MTP drafts per step; greedy output equals the default path's, sampling keeps its
+distribution (not its random stream). ``speculative_stats`` accumulates the draft acceptance.
+
 Token accounting: ``completion_tokens`` counts the generated tokens up to and including the EOS
 token or the token that completed the stop string; the returned text stops before the stop string
 and never contains the EOS token (special tokens are skipped, as vLLM does by default).
@@ -95,13 +100,16 @@ class TransformersGenerator(BatchGenerator):
     updates the weights in place; ``.hf_model`` and ``.tokenizer`` are that model and tokenizer).
     ``ignore_eos`` keeps generating to ``max_tokens`` (benchmarks); ``eos_token_ids`` overrides the
     stop tokens (default: the tokenizer's and the generation config's EOS ids).
+    ``speculative_tokens`` > 0 decodes with that many MTP drafts per step (module docstring); it must
+    not exceed the model's MTP layers, and a model without MTP layers decodes the default way.
     """
 
     backend = "transformers"
 
     def __init__(self, model: str, *, device: str = "auto", dtype: str = "auto",
                  batch_size: int = 16, model_obj: Any = None, tokenizer_obj: Any = None,
-                 ignore_eos: bool = False, eos_token_ids: Sequence[int] | None = None) -> None:
+                 ignore_eos: bool = False, eos_token_ids: Sequence[int] | None = None,
+                 speculative_tokens: int = 0) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -125,6 +133,7 @@ class TransformersGenerator(BatchGenerator):
             self.hf_model.to(dev)
         self.hf_model.eval()
         self._eos_override = None if eos_token_ids is None else tuple(int(i) for i in eos_token_ids)
+        self.speculative_tokens = self._speculative_setup(speculative_tokens)
         self._lock = threading.Lock()
         self._torch = torch
 
@@ -159,6 +168,8 @@ class TransformersGenerator(BatchGenerator):
     def describe(self) -> dict[str, Any]:
         d = super().describe()
         d.update(device=str(self.device), dtype=str(next(self.hf_model.parameters()).dtype).replace("torch.", ""))
+        if self.speculative_tokens:
+            d["speculative_tokens"] = self.speculative_tokens
         return d
 
     # ------------------------------------------------------------------ public API
@@ -234,8 +245,44 @@ class TransformersGenerator(BatchGenerator):
                                       first.prompt_tokens, token_ids=first.token_ids) for _ in range(req.params.n)]
         return GenerationResult(req.request_id, completions, None, 1, latency)
 
+    def _speculative_setup(self, tokens: int) -> int:
+        """Validate ``speculative_tokens``; 0 (default path) for models without MTP layers."""
+        from mimo.generate.speculative import SpecStats, num_mtp_layers
+
+        layers = num_mtp_layers(self.hf_model)
+        if tokens < 0 or tokens > layers > 0:
+            raise ValueError(f"speculative_tokens must be in [0, {layers}] (MTP layers of {self.model!r}), got {tokens}")
+        tokens = tokens if layers else 0
+        self.speculative_stats = SpecStats(tokens) if tokens else None
+        return tokens
+
+    def _decode_speculative(self, rows: list[_Row], params: SamplingParams) -> None:
+        """Generate each row alone with MTP drafts (batch size 1), in place; same finish rules."""
+        from mimo.generate.speculative import speculative_generate
+
+        torch = self._torch
+        stop_scan = _StopScanner(params.stop)
+        stop_fn = (lambda ids: stop_scan.find(self.tokenizer, ids) is not None) if stop_scan.stop else None
+        for row in rows:
+            gen = torch.Generator(device=self.device).manual_seed(row.seed)
+            out = speculative_generate(self.hf_model, row.prompt, params.max_tokens, self.speculative_tokens,
+                                       temperature=params.temperature, top_p=params.top_p,
+                                       eos_token_ids=self.eos_token_ids, generator=gen, stop_fn=stop_fn)
+            row.generated = list(out.tokens)
+            if out.finish_reason == "eos":
+                row.text, row.finish_reason = stop_scan.final(self.tokenizer, row.generated[:-1], "stop")
+            elif out.finish_reason == "stop":
+                row.text, row.finish_reason = stop_scan.find(self.tokenizer, row.generated), "stop"
+            else:
+                row.text, row.finish_reason = stop_scan.final(self.tokenizer, row.generated, "length")
+            if out.stats is not None and self.speculative_stats is not None:
+                self.speculative_stats.merge(out.stats)
+
     def _decode_chunk(self, rows: list[_Row], params: SamplingParams) -> None:
         """Generate every row of one chunk (same sampling settings) to completion, in place."""
+        if self.speculative_tokens:
+            self._decode_speculative(rows, params)
+            return
         torch = self._torch
         device = self.device
         eos = self.eos_token_ids
