@@ -21,6 +21,7 @@ from assets import (
     rl,
     rl_problems,
     sft,
+    speculative,
     synthetic,
     synthetic_reasoning,
     tagging,
@@ -34,7 +35,7 @@ from resources.generator import GeneratorResource
 from resources.lake import CrawlSourceResource, LakeResource
 
 ASSET_MODULES = [crawl, extraction, dedup, tagging, corpus, problems, synthetic, synthetic_reasoning, tokenizer,
-                 pretrain_data, pretraining, sft, rl_problems, rl, evaluation, report]
+                 pretrain_data, pretraining, sft, rl_problems, rl, evaluation, speculative, report]
 CHECK_MODULES = [checks, synthetic_reasoning]
 
 

@@ -16,7 +16,7 @@ PRETRAIN_ASSETS = ["tokenizer", "pretrain_data_stage1", "pretrain_data_stage2", 
 POST_TRAINING_ASSETS = ["sft_data", "sft_model", "rl_math_problems", "rl_code_problems"]
 RL_ASSETS = ["rl_zero_model", "rl_model"]
 EVAL_ASSETS = ["eval_results"]
-REPORT_ASSETS = ["eval_report"]
+REPORT_ASSETS = ["mtp_speculative_eval", "eval_report"]
 REASONING_CHECKS = {"synthetic_no_eval_contamination": "synthetic_reasoning"}
 CORPUS_CHECKS = {"dedup_rate_in_band": "deduplicated_pages", "no_empty_shard": "filtered_corpus",
                  "math_code_share": "filtered_corpus", "no_benchmark_contamination": "filtered_corpus"}
@@ -77,6 +77,7 @@ def build_jobs(profile: Profile) -> list[dg.UnresolvedAssetJobDefinition]:
         "report_job",
         selection=dg.AssetSelection.assets(*REPORT_ASSETS),
         config=profile.run_config(REPORT_ASSETS),
-        description="The evaluation report (HTML + Markdown) from the latest evaluations, curves and lineage.",
+        description="MTP speculative decoding (acceptance per layer, decode speed) and the evaluation report "
+                    "(HTML + Markdown) from the latest evaluations, curves and lineage.",
     )
     return [crawl_job, corpus_job, reasoning_data_job, pretrain_job, post_training_job, rl_job, eval_job, report_job]
