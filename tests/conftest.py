@@ -37,6 +37,6 @@ def tiny_run(tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
     env = dict(state_env(state), MIMO_PROFILE="tiny-ci")
     proc = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=1700)
+                          timeout=2700)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return state, env, proc.stdout

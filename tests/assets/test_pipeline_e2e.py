@@ -14,7 +14,7 @@ import pytest
 from mimo.paths import state_env
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.timeout(1800)  # the session fixture `tiny_run` (tests/conftest.py) runs the whole tiny graph
+pytestmark = pytest.mark.timeout(3000)  # the session fixture `tiny_run` (tests/conftest.py) runs the whole tiny graph
 
 
 def _catalog(state):
