@@ -51,13 +51,17 @@ def main() -> int:
     problems = sorted(random.Random(0).sample(problems, min(args.problems, len(problems))), key=lambda p: p.id)
     model = f"{paths[args.checkpoint]}/model"
     results = []
-    for n in args.repeats:
+    for n in [0, *args.repeats]:  # n = 0: warm-up (imports, first model load, reward workers), not reported
+        warmup = n == 0
+        n = max(n, 1)
         settings = EvalSettings(n=n, sampling=SamplingParams(temperature=0.6, top_p=0.95, max_tokens=args.max_tokens,
                                                              seed=0), chunk_problems=len(problems))
         with tempfile.TemporaryDirectory() as work:
-            run = run_evaluation(problems, lambda: make_generator(GeneratorConfig(
+            run = run_evaluation(problems[:2] if warmup else problems, lambda: make_generator(GeneratorConfig(
                 backend="transformers", model=model, batch_size=args.batch_size, device="cpu")),
                 settings, work, benchmark="toy_heldout", show_progress=False)
+        if warmup:
+            continue
         row = {"n": n, "samples": run.samples_generated, "seconds": round(run.seconds, 2),
                "samples_per_s": round(run.samples_per_s, 2), "seconds_per_problem": round(run.seconds / len(problems), 3),
                "completion_tokens": run.usage.completion_tokens,
