@@ -33,6 +33,8 @@ def test_corrupt_member_is_skipped_and_reading_resumes(tmp_path):
     write_warc(_pages(), str(good))
     raw = bytearray(good.read_bytes())
     members = [i for i in range(len(raw)) if raw[i:i + 3] == b"\x1f\x8b\x08"]
+    assert raw[members[2] + 3] == 0  # no optional gzip header fields: the deflate data starts at byte 10
+    raw[members[2] + 10] = 0x07  # final block of the reserved type 3: always a decompression error
     raw[members[2] + 40: members[2] + 80] = b"\x00" * 40
     bad = tmp_path / "c.warc.gz"
     bad.write_bytes(bytes(raw))
