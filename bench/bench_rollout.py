@@ -1,13 +1,17 @@
 """Rollout engine benchmark: naive dynamic sampling vs the seamless rollout engine (MiMo Table 2/3).
 
-Real mode (default): this machine, a *scripted* generator (no model: per-request latency drawn from
-a long-tailed lognormal, since the tiny random model's outputs never pass a reward and barely vary
-in length) answering toy code problems with correct or broken programs, scored by the real code
-reward (bubblewrap sandbox) whose run time varies (a quarter of the programs sleep 0.05 s per test). Naive and the
-three cumulative configurations run the same workload (same prompts, same order, same scripts).
-``--simulate``: the discrete-event simulator at 256 generation workers.
+``--generator tiny``: the real tiny model (the tiny profile's SFT checkpoint) in the transformers
+backend on toy math + code problems with real Math-Verify and sandboxed code rewards
+(``bench/_rollout_tiny.py``; how groups become valid at this scale: ``bench/_tiny_workload.py``). ``--generator scripted`` (default): a *scripted* generator (no
+model: per-request latency drawn from a long-tailed lognormal) answering toy code problems with
+correct or broken programs, scored by the real code reward (bubblewrap sandbox; a quarter of the
+programs sleep 0.05 s per test). Naive and the three cumulative configurations run the same
+workload (same prompts, same order), interleaved step by step so that load from other jobs on the
+machine hits them alike. ``--ablation`` adds "+early termination, no pruning" (the
+engine without ``prune_queued``). ``--simulate``: the discrete-event simulator at 256 workers.
 
-    .venv/bin/python bench/bench_rollout.py [--steps 3] [--simulate] [--out bench/results/rollout.json]
+    .venv/bin/python bench/bench_rollout.py --generator tiny --state /tmp/st2 [--ablation]
+    .venv/bin/python bench/bench_rollout.py [--steps 2] [--ablation] [--simulate]
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mimo.rl.rollout import MiMoRewardFn, RolloutConfig, SeamlessRolloutEngine, tasks_from_problems  # noqa: E402
-from mimo.rl.rollout.metrics import format_table, table2  # noqa: E402
+from mimo.rl.rollout.metrics import aggregate, format_table, table2  # noqa: E402
 from mimo.rl.rollout.scripted import PromptScript, ScriptedGenerator  # noqa: E402
 
 CONFIGS = {"naive": (False, False, False), "+continuous rollout": (True, False, False),
            "+async reward": (True, True, False), "+early termination": (True, True, True)}
+ABLATION = {"+early termination, no pruning": (True, True, True)}
 
 
 def workload(n_prompts: int, g: int, seed: int, median_s: float, sigma: float):
@@ -54,28 +60,33 @@ def workload(n_prompts: int, g: int, seed: int, median_s: float, sigma: float):
 
 def run_real(args: argparse.Namespace) -> dict:
     tasks, scripts = workload(args.prompts, args.g, args.seed, args.median_s, args.sigma)
-    rows, detail = {}, {}
-    for name, flags in CONFIGS.items():
+    configs = {**CONFIGS, **(ABLATION if args.ablation else {})}
+    engines = {}
+    for name, flags in configs.items():
         cfg = RolloutConfig(*flags, generation_threads=args.gen_threads, micro_batch_groups=1,
-                            reward_workers=args.reward_workers, reward_timeout_s=60.0)
-        with SeamlessRolloutEngine(ScriptedGenerator(scripts), MiMoRewardFn(), cfg) as eng:
-            eng.warm_up()
-            it = iter(tasks)
-            steps = [eng.collect(it, args.batch).metrics for _ in range(args.steps)]
-        wall = sum(m.wall_s for m in steps)
-        busy = sum(m.gen_busy_s for m in steps)
-        gen = sum(m.samples_generated for m in steps)
-        used = sum(m.samples_used for m in steps)
-        rows[name] = {"rollout_s": wall, "idle_fraction": 1 - busy / (args.gen_threads * wall),
-                      "waste_fraction": 1 - used / gen}
-        detail[name] = [m.to_dict() for m in steps]
-        print(f"  {name}: {wall:.1f}s", flush=True)
+                            reward_workers=args.reward_workers, reward_timeout_s=60.0,
+                            prune_queued="no pruning" not in name)
+        engines[name] = SeamlessRolloutEngine(ScriptedGenerator(scripts), MiMoRewardFn(), cfg)
+        engines[name].warm_up()
+    its = {name: iter(tasks) for name in configs}
+    steps: dict[str, list] = {name: [] for name in configs}
+    try:  # interleaved (step 1 of every config, then step 2, ...): machine load hits all alike
+        for _ in range(args.steps):
+            for name, eng in engines.items():
+                steps[name].append(eng.collect(its[name], args.batch).metrics)
+    finally:
+        for eng in engines.values():
+            eng.close()
+    rows = {name: aggregate(ms) for name, ms in steps.items()}
+    detail = {name: [m.to_dict() for m in ms] for name, ms in steps.items()}
+    for name, row in rows.items():
+        print(f"  {name}: {row['rollout_s']:.1f}s", flush=True)
     train_s = args.train_fraction * rows["naive"]["rollout_s"]
     t2 = table2(rows, "naive", train_s)
     val = {}
     for name, flags in (("naive", (False, False, False)), ("seamless", (True, True, False))):
         cfg = RolloutConfig(*flags, generation_threads=args.gen_threads, micro_batch_groups=1,
-                            reward_workers=args.reward_workers, round_prompts=args.batch)
+                            reward_workers=args.reward_workers)  # naive: the whole set, then its rewards
         with SeamlessRolloutEngine(ScriptedGenerator(scripts), MiMoRewardFn(), cfg) as eng:
             eng.warm_up()
             val[name] = eng.validate(tasks[: args.val_prompts]).metrics.to_dict()
@@ -87,11 +98,17 @@ def run_real(args: argparse.Namespace) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--simulate", action="store_true", help="cluster-scale simulation instead")
-    ap.add_argument("--steps", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=6, help="valid prompts per batch")
-    ap.add_argument("--g", type=int, default=4, help="rollouts per prompt")
+    ap.add_argument("--generator", choices=("scripted", "tiny"), default="scripted")
+    ap.add_argument("--model", default=None, help="tiny: base checkpoint (default: sft_model of --state)")
+    ap.add_argument("--state", default=".state", help="tiny: a finished run's state directory")
+    ap.add_argument("--max-tokens", type=int, default=256, help="tiny: max_tokens of a rollout")
+    ap.add_argument("--micro-batch", type=int, default=4, help="tiny: groups per generate_batch call")
+    ap.add_argument("--ablation", action="store_true", help="also +early termination without pruning")
+    ap.add_argument("--steps", type=int, default=None, help="steps per configuration (scripted 2, tiny 4)")
+    ap.add_argument("--batch", type=int, default=None, help="valid prompts per batch (scripted 6, tiny 4)")
+    ap.add_argument("--g", type=int, default=None, help="rollouts per prompt (scripted 4, tiny 8)")
     ap.add_argument("--prompts", type=int, default=200)
-    ap.add_argument("--val-prompts", type=int, default=16)
+    ap.add_argument("--val-prompts", type=int, default=None, help="validation prompts (scripted 16, tiny 24)")
     ap.add_argument("--gen-threads", type=int, default=4)
     ap.add_argument("--reward-workers", type=int, default=2)
     ap.add_argument("--median-s", type=float, default=2.5, help="median generation latency per request")
@@ -101,6 +118,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench/results/rollout.json")
     args = ap.parse_args()
+    tiny = args.generator == "tiny"
+    args.steps = args.steps or (4 if tiny else 2)
+    args.batch = args.batch or (4 if tiny else 6)
+    args.g = args.g or (8 if tiny else 4)
+    args.val_prompts = args.val_prompts or (24 if tiny else 16)
     out_path = Path(args.out)
     result = json.loads(out_path.read_text()) if out_path.exists() else {}
     start = time.perf_counter()
@@ -110,13 +132,22 @@ def main() -> None:
         sim = simulate()
         print(report(sim))
         result["simulate"] = sim
+    elif tiny:
+        from _rollout_tiny import run_tiny
+
+        real = run_tiny(args)
+        print(format_table(real["table2"], f"tiny model ({platform.machine()}, 2-core CPU, transformers backend "
+                                           f"x1, G={args.g}, batch {args.batch}, {args.steps} steps)"))
+        print(f"validation speedup (Table 3 shape): {real['table3']['validation_speedup']:.2f}x")
+        result["tiny"] = {"args": vars(args), **real}
     else:
         real = run_real(args)
         print(format_table(real["table2"], f"real run ({platform.machine()}, 2-core CPU, scripted "
                                            f"generator x{args.gen_threads}, code sandbox rewards)"))
         print(f"validation speedup (Table 3 shape): {real['table3']['validation_speedup']:.2f}x")
         result["real"] = {"args": vars(args), **real}
-    result.setdefault("seconds", {})["simulate" if args.simulate else "real"] = round(time.perf_counter() - start, 1)
+    key = "simulate" if args.simulate else ("tiny" if tiny else "real")
+    result.setdefault("seconds", {})[key] = round(time.perf_counter() - start, 1)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1))
     print(f"wrote {out_path}")

@@ -6,18 +6,25 @@ is off), feed every scored group to the easy pool, run :meth:`GRPOTrainer.step`,
 Generation uses the transformers backend on the *same* model object the trainer updates, so new
 weights reach the generator after every step (in-process; vLLM would reload weights through
 ``load_weights``). Checkpoints use the pretraining protocol (atomic, ``latest``, ``COMPLETE``) with
-the optimizer, the problem sampler and the history; a rerun resumes from the newest one.
+the optimizer, the problem sampler, the trainer's shuffling RNG and the history; a rerun resumes
+from the newest one. Each task of step ``s`` gets its own sampling seed (from ``grpo.seed`` and
+``s``), so a naive-mode run resumed from a checkpoint reproduces an uninterrupted one.
+
+A non-finite loss stops the run with a clear error; when the failing step had not changed the
+weights yet (the failure came before its first optimizer update), the state of the last good step
+is written as a checkpoint first, so a rerun resumes exactly there. ``fail_nan_at_step`` injects
+such a failure (test hook).
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import random
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,25 +56,22 @@ class RLTrainConfig(BaseModel):
     keep_last: int = Field(2, ge=1)
     threads: int | None = None
     allow_weak_isolation: bool = False
+    system_prompt: str | None = None  # None: the SFT solve prompt's system message; "" drops it
+    fail_nan_at_step: int | None = Field(None, ge=1)  # test hook: that step's loss is made NaN
 
 
-def load_problems(files: list[str]) -> list[Any]:
-    """Problem records from curated parquet files (clear error when there is none)."""
-    import pyarrow.parquet as pq
-
-    from mimo.problems.records import table_to_problems
-
-    problems = [p for f in files for p in table_to_problems(pq.read_table(f))]
-    if not problems:
-        raise ValueError(f"no RL problems in {files}: the problem set has no usable prompt")
-    return problems
-
-
-def _tasks(sampler: Any, by_id: dict[str, Any], num_generations: int) -> Iterator[Any]:
+def _step_tasks(sampler: Any, by_id: dict[str, Any], num_generations: int, seed: int, limit: int,
+                system_prompt: str | None = None) -> Iterator[Any]:
+    """At most ``limit`` tasks drawn from ``sampler``, the k-th seeded ``seed + k * num_generations``."""
     from mimo.rl.rollout import tasks_from_problems
 
-    while True:
-        yield next(tasks_from_problems([by_id[sampler.draw()]], num_generations))
+    for k in range(limit):
+        task = next(tasks_from_problems([by_id[sampler.draw()]], num_generations, system_prompt))
+        yield replace(task, seed=seed + k * num_generations)
+
+
+def _step_seed(seed: int, step: int) -> int:
+    return (seed * 1_000_003 + step * 7_919_993) % (1 << 31)
 
 
 def save_rl_curves(history: list[dict], out_dir: Path, stage: str) -> Path | None:
@@ -98,6 +102,33 @@ def save_rl_curves(history: list[dict], out_dir: Path, stage: str) -> Path | Non
     return png
 
 
+def _as_rng_state(s: Any) -> tuple:
+    return (s[0], tuple(s[1]), s[2])
+
+
+def _save_last_good(error: FloatingPointError, trainer: Any, step: int, before: tuple, state: Callable,
+                    history: list[dict], model: Any, ckpt_root: Path, keep_last: int) -> str:
+    """The error message of a non-finite step ``step + 1``; writes the checkpoint of step ``step``
+    first when the weights are still those of that step (no update of the failing step applied)."""
+    from mimo.train.checkpoint import latest_checkpoint, restore_rng_state, save_checkpoint
+
+    failing = step + 1
+    latest = latest_checkpoint(ckpt_root)
+    if trainer.updates_applied == 0:
+        have = latest is not None and latest.name == f"step-{step:08d}"
+        if not have:
+            sampler_state, rng, trainer_rng = before
+            restore_rng_state(rng)
+            trainer.rng.setstate(trainer_rng)
+            latest = save_checkpoint(ckpt_root, step, model, state(sampler_state, list(history)),
+                                     keep_last=keep_last)
+        return (f"step {failing}: {error}. The weights were not changed: checkpoint of the last good step "
+                f"{step} at {latest}; rerun the same command to resume from it")
+    where = f"{latest} (step {latest.name.split('-')[-1].lstrip('0') or 0})" if latest else "the initial model"
+    return (f"step {failing}: {error}. {trainer.updates_applied} update(s) of this step were already applied; "
+            f"rerun to resume from {where}")
+
+
 def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, Any]:
     """Run ``cfg.grpo.steps`` iterations (resuming from the newest checkpoint); returns the summary."""
     from transformers import AutoTokenizer
@@ -105,10 +136,17 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
     from mimo.generate.base import SamplingParams
     from mimo.generate.transformers_backend import TransformersGenerator
     from mimo.model.modeling_mimo import MiMoForCausalLM
+    from mimo.rl.grpo.problems import load_problems
     from mimo.rl.grpo.sampling import ProblemSampler
     from mimo.rl.grpo.trainer import GRPOTrainer, RolloutGroup
     from mimo.rl.rollout import MiMoRewardFn, RolloutConfig, SeamlessRolloutEngine
-    from mimo.train.checkpoint import latest_checkpoint, load_trainer_state, restore_rng_state, save_checkpoint
+    from mimo.train.checkpoint import (
+        latest_checkpoint,
+        load_trainer_state,
+        restore_rng_state,
+        rng_state,
+        save_checkpoint,
+    )
 
     report = report or (lambda event, payload: print(f"[{event}] {json.dumps(payload)}", flush=True))
     if cfg.threads:
@@ -117,7 +155,9 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
     random.seed(g.seed)
     np.random.seed(g.seed)
     torch.manual_seed(g.seed)
-    problems = load_problems(cfg.problem_files)
+    problems, dropped = load_problems(cfg.problem_files)
+    if dropped:
+        report("log", {"message": f"{cfg.stage}: dropped unusable problems {dropped}; {len(problems)} left"})
     by_id = {p.id: p for p in problems}
     out = Path(cfg.out_dir)
     ckpt_root = out / "checkpoints"
@@ -135,6 +175,8 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
         trainer.opt.load_state_dict(state["optimizer"])
         sampler.load_state_dict(state["sampler"])
         step, history = state["step"], state["history"]
+        if "trainer_rng" in state:
+            trainer.rng.setstate(_as_rng_state(state["trainer_rng"]))
         restore_rng_state(state["rng"])
         report("log", {"message": f"resumed from {resume} at step {step}"})
     if step >= g.steps:
@@ -148,21 +190,32 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
                          micro_batch_groups=cfg.generation_batch_groups, reward_workers=cfg.reward_workers,
                          reward_timeout_s=cfg.reward_timeout_s, on_exhausted="partial")
     reward_fn = MiMoRewardFn(code_scheme=g.code_reward_scheme, allow_weak_isolation=cfg.allow_weak_isolation)
-    tasks = _tasks(sampler, by_id, g.num_generations)
+
+    def ckpt_state(sampler_state: dict, hist: list[dict]) -> dict[str, Any]:
+        return {"optimizer": trainer.opt.state_dict(), "sampler": sampler_state, "history": hist,
+                "trainer_rng": trainer.rng.getstate(), "config": cfg.model_dump()}
+
     with SeamlessRolloutEngine(generator, reward_fn, rcfg) as engine:
         engine.on_group_scored = lambda grp: sampler.record(grp.task.prompt_id, grp.scored)
         while step < g.steps:
             t0 = time.perf_counter()
+            before = (sampler.state_dict(), rng_state(), trainer.rng.getstate())  # the last good step's state
             model.eval()
             # at most max_sampling_rounds x batch_prompts prompts per step: a step that cannot fill its
             # batch trains on the valid groups it found (or skips the update, reported), never stalls
-            batch = engine.collect(itertools.islice(tasks, g.batch_prompts * g.max_sampling_rounds), g.batch_prompts)
+            tasks = _step_tasks(sampler, by_id, g.num_generations, _step_seed(g.seed, step + 1),
+                                g.batch_prompts * g.max_sampling_rounds, cfg.system_prompt)
+            batch = engine.collect(tasks, g.batch_prompts)
             t_roll = time.perf_counter() - t0
             groups = [RolloutGroup(grp.task.prompt_id, generator.encode_chat(grp.task.messages),
                                    [list(s.token_ids or tokenizer(s.text, add_special_tokens=False)["input_ids"])
                                     for s in grp.samples], grp.rewards) for grp in batch.groups]
             if groups:
-                metrics = trainer.step(groups)
+                try:
+                    metrics = trainer.step(groups, inject_nan=cfg.fail_nan_at_step == step + 1)
+                except FloatingPointError as e:
+                    raise FloatingPointError(_save_last_good(e, trainer, step, before, ckpt_state, history, model,
+                                                             ckpt_root, cfg.keep_last)) from e
             else:
                 metrics = {"groups": 0, "samples": 0, "update_skipped": True}
                 report("log", {"message": f"step {step + 1}: no informative group in "
@@ -173,14 +226,16 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
             row = {"step": step, **{k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()},
                    "rollout_seconds": round(t_roll, 2), "step_seconds": round(time.perf_counter() - t0, 2),
                    "idle_fraction": rm.get("idle_fraction"), "waste_fraction": rm.get("waste_fraction"),
-                   "valid_groups": rm.get("valid_groups"), "easy_pool_size": len(sampler.easy),
+                   "valid_groups": rm.get("valid_groups"), "reward_failures": rm.get("reward_failures"),
+                   "rollout_pass_rate": rm.get("pass_rate"), "rollout_reward_mean": rm.get("reward_mean"),
+                   "groups_scored": rm.get("groups_finished"),
+                   "generation_failures": rm.get("generation_failures"), "easy_pool_size": len(sampler.easy),
                    "main_pool_size": len(sampler.main)}
             history.append(row)
             report("metrics", {**row, "stage": cfg.stage, "progress": round(step / g.steps, 4)})
             if step % cfg.checkpoint_every_steps == 0 or step == g.steps:
-                save_checkpoint(ckpt_root, step, model, {"optimizer": trainer.opt.state_dict(),
-                                                         "sampler": sampler.state_dict(), "history": history,
-                                                         "config": cfg.model_dump()}, keep_last=cfg.keep_last)
+                save_checkpoint(ckpt_root, step, model, ckpt_state(sampler.state_dict(), history),
+                                keep_last=cfg.keep_last)
     final = out / "final"
     tmp = out / f"final.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)

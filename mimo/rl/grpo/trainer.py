@@ -94,10 +94,13 @@ class GRPOTrainer:
         self.opt = torch.optim.AdamW(self.params, lr=cfg.learning_rate, betas=(0.9, 0.999),
                                      weight_decay=cfg.weight_decay)
         self.rng = random.Random(cfg.seed)
+        self.updates_applied = 0  # optimizer updates of the current (or failed) step
 
-    def step(self, groups: list[RolloutGroup]) -> dict[str, float]:
-        """One iteration: old log-probs, then the mini-batch updates; returns the step's metrics."""
+    def step(self, groups: list[RolloutGroup], inject_nan: bool = False) -> dict[str, float]:
+        """One iteration: old log-probs, then the mini-batch updates; returns the step's metrics.
+        ``inject_nan`` (test hook) makes the first micro-batch's loss NaN."""
         cfg = self.cfg
+        self.updates_applied = 0
         samples, masked = flatten_groups(groups, cfg)
         rewards = [r for g in groups for r in g.rewards if r is not None]
         lengths = [len(c) for g in groups for c in g.completions]
@@ -145,6 +148,8 @@ class GRPOTrainer:
                                 beta=cfg.beta, max_completion_length=cfg.max_completion_length,
                                 normalizer=total if cfg.loss_type == "token" else None)
                 scale = 1.0 if cfg.loss_type == "token" else len(part) / len(idx)
+                if inject_nan:
+                    scale, inject_nan = scale * float("nan"), False
                 (out.loss * scale).backward()
                 loss_sum += float(out.loss.detach()) * scale
                 stats["clip_fraction_low"].append(out.clip_fraction_low)
@@ -157,6 +162,7 @@ class GRPOTrainer:
                 raise FloatingPointError(f"non-finite GRPO loss/grad (loss {loss_sum}, grad norm {norm}); "
                                          "the update was skipped, resume from the last checkpoint")
             self.opt.step()
+            self.updates_applied += 1
             stats["loss"].append(loss_sum)
             stats["grad_norm"].append(norm)
         for k, v in stats.items():

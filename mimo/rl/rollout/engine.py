@@ -2,7 +2,14 @@
 
 * ``continuous``: no barrier between generation and reward; finished groups are scored at once;
   new tasks are launched only while ``valid + valid_rate * active < batch_prompts * launch_slack``
-  (``valid_rate``: observed fraction of valid groups, kept across steps, with a prior).
+  (``valid_rate``: observed fraction of valid groups, kept across steps, with a prior); after each
+  scored group, launched tasks that have not started and are no longer predicted to be needed go
+  back to the queue, and a queued call only starts while the started, unfinished groups are not
+  predicted to fill the batch (``prune_queued``: the launch prediction applied again when a call
+  would start; it waits for pending rewards rather than generate a call that may be wasted).
+  Launches and take-backs keep the not-started tasks a
+  multiple of ``micro_batch_groups``, so each ``generate_batch`` call of a batch-synchronous
+  backend is full (a call costs about as long as its longest sample, whatever its size).
 * ``async_reward``: groups are scored in reward worker processes while generation goes on
   (without it, the generation thread scores each micro-batch itself and waits).
 * ``early_termination``: the batch is the earliest-launched valid groups; the step ends as soon
@@ -127,6 +134,24 @@ class SeamlessRolloutEngine:
         step = Step(self, cfg.label)
         post = step.post_generated if cfg.async_reward else step.post_scored_inline
         target = batch_prompts * cfg.launch_slack
+        if cfg.prune_queued:
+            self.workers.gate = lambda epoch, queued: self._may_start(step, target, epoch, queued)
+        try:
+            return self._continuous_loop(step, it, batch_prompts, target, post)
+        finally:
+            self.workers.gate = None
+
+    def _may_start(self, step: Step, target: float, epoch: int, queued: int) -> bool:
+        """Start the next queued call only while the started, unfinished groups are not predicted to
+        fill the batch (else wait for their results: they decide whether the call is needed)."""
+        if epoch != step.epoch:
+            return True
+        started = step.active - queued
+        return started <= 0 or step.metrics.valid_groups + self.valid_rate * started < target
+
+    def _continuous_loop(self, step: Step, it: Iterator[RolloutTask], batch_prompts: int, target: float,
+                         post: Callable) -> RolloutBatch:
+        cfg = self.config
         exhausted = False
         while True:
             new: list[RolloutTask] = []
@@ -139,6 +164,15 @@ class SeamlessRolloutEngine:
                     exhausted = True
                     break
                 new.append(task)
+            if new and not exhausted:  # fill the next generate call (batch-synchronous backends)
+                short = -(self.workers.queued(step.epoch) + len(new)) % cfg.micro_batch_groups
+                while short > 0 and step.active + len(new) < cfg.max_active_groups:
+                    task = self._next_task(it)
+                    if task is None:
+                        exhausted = True
+                        break
+                    new.append(task)
+                    short -= 1
             if new:
                 step.launch(new, post)
             selected, ready = step.fifo(batch_prompts)
@@ -154,10 +188,25 @@ class SeamlessRolloutEngine:
                 step.submit_reward(item, samples, t0, t1)
             else:
                 step.finish(ev[1])
+                if cfg.prune_queued:
+                    self._prune(step, target)
         dropped = self.workers.drop(step.epoch) if step.active else []
         self._carry.extendleft(reversed([x.task for x in dropped]))
         metrics = step.close(selected, [x.task.launch_index for x in dropped])
         return RolloutBatch(selected, metrics, len(selected) >= batch_prompts)
+
+    def _prune(self, step: Step, target: float) -> None:
+        """Take back queued tasks beyond the predicted need (``valid + rate * active >= target``
+        without them); they are relaunched first when needed again, in this step or the next."""
+        rate = self.valid_rate
+        excess = int((step.metrics.valid_groups + rate * step.active - target) / rate)
+        if excess < 1:
+            return
+        mb = self.config.micro_batch_groups  # keep the queue in whole generate calls
+        queued = self.workers.queued(step.epoch)
+        take = queued - -(-max(0, queued - excess) // mb) * mb
+        if take >= 1:
+            self._carry.extendleft(reversed(step.unlaunch(take)))
 
     def close(self) -> None:
         """Stop the generation threads and the reward workers."""

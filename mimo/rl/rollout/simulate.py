@@ -5,9 +5,12 @@ balance); a sample holds a slot for ``tokens / tokens_per_s``. Rewards: with ``a
 each finished sample is a job for one of ``reward_workers``, run while generation goes on;
 without it each sample's reward runs on its slot right after generation (the slot does not
 generate meanwhile). Naive: rounds of ``batch_prompts`` groups, barrier, then all rewards on the
-reward workers, then filter. Validation: naive = chunks of ``batch_prompts`` groups, each
-generated then scored; seamless = one stream with asynchronous rewards. Continuous/early termination as in :mod:`mimo.rl.rollout.engine` (same launch rule, FIFO
-selection; aborted in-flight groups are wasted, not-started ones carried to the next step).
+reward workers, then filter. Validation (MiMo Table 3: every rollout launched at once): naive =
+all generated, then all scored; seamless = the same stream with asynchronous rewards.
+Continuous/early termination as in :mod:`mimo.rl.rollout.engine` (same launch rule, FIFO
+selection; aborted in-flight groups are wasted and their generation time counts as idle, as in
+MiMo's accounting; not-started ones are carried to the next step). Waste is split like the
+engine's: invalid groups, surplus valid groups, aborted groups.
 
 Prompts come from a trace (JSON ``{"samples": [{"prompt_id", "tokens", "reward_s", "passed"}]}``
 or a plain list of such samples; prompts are resampled) or from parametric defaults (lognormal
@@ -22,7 +25,7 @@ import json
 import math
 import random
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,7 @@ class SimConfig:
     steps: int = 4
     launch_slack: float = 1.0
     initial_valid_rate: float = 0.5
+    prune_queued: bool = True  # as the engine: take back launched groups with no sample started
     train_tokens_per_s: float = 5.0e4  # cluster training throughput (overall speed)
     seed: int = 0
     length_median: float = 3000.0
@@ -110,7 +114,8 @@ class _Sim:
         self.slots = cfg.gen_workers * cfg.slots_per_worker
         self.carry: deque[list[Sample]] = deque()
         self.valid_seen, self.groups_seen = 0, 0
-        self.totals = {"rollout_s": 0.0, "busy": 0.0, "generated": 0, "used": 0, "train_s": 0.0}
+        self.totals = {"rollout_s": 0.0, "busy": 0.0, "generated": 0, "used": 0, "train_s": 0.0,
+                       "invalid": 0, "surplus": 0, "aborted": 0}
 
     def rate(self) -> float:
         return (self.valid_seen + 2 * self.cfg.initial_valid_rate) / (self.groups_seen + 2)
@@ -130,6 +135,8 @@ class _Sim:
         unscored: list[int] = []  # samples not yet scored
         done: dict[int, bool] = {}  # group -> valid
         running: dict[tuple[int, int], float] = {}  # (group, sample) -> generation start
+        begun: set[int] = set()  # groups with a sample started
+        withdrawn: set[int] = set()  # groups taken back before any sample started (carried)
         busy = 0.0
 
         def push(when: float, kind: str, a: int, b: int = 0) -> None:
@@ -148,6 +155,7 @@ class _Sim:
             while free and pending:
                 gi, si = pending.popleft()
                 free -= 1
+                begun.add(gi)
                 running[(gi, si)] = t
                 push(t + groups[gi][si][0] / c.tokens_per_s, "gen", gi, si)
             while rfree and rqueue:
@@ -164,6 +172,8 @@ class _Sim:
         def fifo() -> tuple[int, bool]:
             n = 0
             for gi in range(len(groups)):
+                if gi in withdrawn:
+                    continue
                 if gi not in done:
                     return n, False
                 n += done[gi]
@@ -200,13 +210,30 @@ class _Sim:
             if validation is not None or not self.continuous:
                 return
             nvalid = sum(done.values())
-            active = len(groups) - len(done)
-            while nvalid + self.rate() * active < c.batch_prompts * c.launch_slack:
+            active = len(groups) - len(done) - len(withdrawn)
+            target = c.batch_prompts * c.launch_slack
+            while nvalid + self.rate() * active < target:
                 launch(self.carry.popleft() if self.carry else self.work.group())
                 active += 1
+            if c.prune_queued:  # take back the latest launched groups that have not started
+                excess = int((nvalid + self.rate() * active - target) / self.rate())
+                gone = []
+                for gi in range(len(groups) - 1, -1, -1):
+                    if excess < 1 or gi in begun:
+                        break
+                    if gi not in done and gi not in withdrawn:
+                        withdrawn.add(gi)
+                        gone.append(gi)
+                        excess -= 1
+                if gone:
+                    drop = set(gone)
+                    keep = [x for x in pending if x[0] not in drop]
+                    pending.clear()
+                    pending.extend(keep)
+                    self.carry.extendleft(groups[gi] for gi in gone)
 
         if validation is not None:  # validation: everything once; barrier unless continuous+async
-            chunk = len(validation) if self.continuous and self.async_reward else c.batch_prompts
+            chunk = len(validation)  # MiMo Table 3: every rollout launched at once
             for k in range(0, len(validation), chunk):
                 for g in validation[k: k + chunk]:
                     launch(g)
@@ -230,24 +257,32 @@ class _Sim:
             else:
                 run_until(lambda: not ev and fifo()[0] >= c.batch_prompts)
         # abort: not-started groups are carried, in-flight ones wasted
-        started = {gi for gi, _ in running} | {gi for gi in range(len(groups)) if left[gi] < len(groups[gi])}
-        carried = [gi for gi in range(len(groups)) if gi not in done and gi not in started]
+        started = begun
+        carried = [gi for gi in range(len(groups)) if gi not in done and gi not in started and gi not in withdrawn]
         self.carry.extendleft(reversed([groups[gi] for gi in carried]))
-        busy += sum(t - s for s in running.values())
+        carried += sorted(withdrawn)
+        # samples still running are aborted: their generation time counts as idle (MiMo's accounting)
         used = [gi for gi in range(len(groups)) if done.get(gi)][: c.batch_prompts] if validation is None \
             else list(range(len(groups)))
+        chosen = set(used)
         tot = self.totals
         tot["rollout_s"] += t
         tot["busy"] += busy
         tot["generated"] += sum(len(groups[gi]) for gi in range(len(groups)) if gi not in carried)
         tot["used"] += sum(len(groups[gi]) for gi in used)
+        tot["invalid"] += sum(len(groups[gi]) for gi, ok in done.items() if not ok and gi not in chosen)
+        tot["surplus"] += sum(len(groups[gi]) for gi, ok in done.items() if ok and gi not in chosen)
+        tot["aborted"] += sum(len(groups[gi]) for gi in started if gi not in done)
         tot["train_s"] += sum(s[0] for gi in used for s in groups[gi]) / c.train_tokens_per_s
 
     def result(self) -> dict[str, float]:
         tot = self.totals
+        gen = tot["generated"] or 1
         return {"rollout_s": tot["rollout_s"], "train_s": tot["train_s"],
                 "idle_fraction": 1.0 - tot["busy"] / (self.slots * tot["rollout_s"]),
-                "waste_fraction": 1.0 - tot["used"] / tot["generated"] if tot["generated"] else 0.0}
+                "waste_fraction": 1.0 - tot["used"] / tot["generated"] if tot["generated"] else 0.0,
+                "scheduling_waste_fraction": (tot["surplus"] + tot["aborted"]) / gen,
+                "invalid_fraction": tot["invalid"] / gen}
 
 
 def simulate(cfg: SimConfig | None = None, trace: list[list[Sample]] | None = None) -> dict[str, Any]:
@@ -255,8 +290,10 @@ def simulate(cfg: SimConfig | None = None, trace: list[list[Sample]] | None = No
     (validation: naive barrier vs continuous with async reward) of one workload."""
     cfg = cfg or SimConfig()
     rows = {}
-    for name, flags in CONFIGS.items():
-        sim = _Sim(cfg, flags, trace)
+    runs = [(name, flags, cfg) for name, flags in CONFIGS.items()]
+    runs.append(("+early termination, no pruning", CONFIGS["+early termination"], replace(cfg, prune_queued=False)))
+    for name, flags, run_cfg in runs:
+        sim = _Sim(run_cfg, flags, trace)
         for _ in range(cfg.steps):
             sim.step()
         rows[name] = sim.result()

@@ -64,6 +64,17 @@ class Step:
         self.metrics.groups_launched += len(items)
         self.engine.workers.launch(items)
 
+    def unlaunch(self, k: int) -> list[RolloutTask]:
+        """Take back up to ``k`` launched tasks that have not started (latest first); they leave
+        this step's FIFO order and are returned (in launch order) for a later launch."""
+        items = self.engine.workers.drop_latest(self.epoch, k)
+        for x in items:
+            self.launched.pop(x.task.launch_index, None)
+            self.order.remove(x.task.launch_index)
+        self.metrics.groups_launched -= len(items)
+        self.metrics.unlaunched_groups += len(items)
+        return sorted((x.task for x in items), key=lambda t: t.launch_index)
+
     def post_generated(self, items: list[Launched], results: list[GenerationResult], t0: float, t1: float) -> None:
         """Generation-thread callback: hand raw samples to the coordinator."""
         for item, res in zip(items, results):
@@ -123,6 +134,7 @@ class Step:
             elif s.reward is not None:
                 m.scored_samples += 1
                 m.passed_samples += s.reward >= self.cfg.pass_threshold
+                m.reward_sum += s.reward
         self.engine._observe(g.valid)  # noqa: SLF001
         hook = getattr(self.engine, "on_group_scored", None)
         if hook is not None:  # e.g. the easy pool sees every scored group, valid or not
@@ -152,8 +164,14 @@ class Step:
         m.requeued_groups = len(gone)
         m.aborted_groups = self.active - len(gone)
         m.wall_s = end - self.start
-        m.gen_busy_s = self.engine.workers.busy_s(self.start, end)
+        m.gen_busy_s = self.engine.workers.busy_s(self.start, end, self.epoch)
+        m.gen_busy_all_s = self.engine.workers.busy_s(self.start, end)
         m.reward_s = overlap(self.engine.rewards.busy_intervals(), self.start, end)
         m.samples_generated = sum(x.task.num_generations for i, x in self.launched.items() if i not in gone)
         m.samples_used = sum(len(g.samples) for g in selected)
+        chosen = {g.task.launch_index for g in selected}
+        m.samples_invalid = sum(len(g.samples) for i, g in self.finished.items() if not g.valid and i not in chosen)
+        m.samples_surplus = sum(len(g.samples) for i, g in self.finished.items() if g.valid and i not in chosen)
+        m.samples_aborted = sum(x.task.num_generations for i, x in self.launched.items()
+                                if i not in gone and i not in self.finished)
         return m

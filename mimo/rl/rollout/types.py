@@ -17,7 +17,8 @@ class RolloutTask:
     """One prompt group: ``num_generations`` rollouts of one prompt.
 
     ``payload`` is what the reward needs (math: ``{"answer"}``; code: ``{"tests", ...}``);
-    ``launch_index`` is set by the engine when the task is launched (FIFO order).
+    ``launch_index`` is set by the engine when the task is launched (FIFO order); ``seed`` (optional)
+    seeds the task's request (sample i uses ``seed + i``), else ``RolloutConfig.sampling.seed``.
     """
 
     prompt_id: str
@@ -26,13 +27,14 @@ class RolloutTask:
     payload: dict[str, Any]
     num_generations: int = 16
     launch_index: int = -1
+    seed: int | None = None
 
 
 @dataclass
 class RolloutSample:
     """One rollout. ``reward`` is None when masked (reward worker crashed/hung, generation failed,
-    or a masked reward status); ``token_ids`` stays None: the project's ``Completion`` carries no
-    token ids, so the trainer re-tokenizes."""
+    or a masked reward status); ``token_ids``: the sampled ids when the backend returns them
+    (transformers, vLLM), else None (the trainer re-tokenizes ``text``)."""
 
     text: str
     finish_reason: str
@@ -87,6 +89,8 @@ class RolloutConfig:
     * ``round_prompts`` (naive): prompts per generate-all round (default: ``batch_prompts``).
     * ``launch_slack``: continuous launch target = ``batch_prompts * launch_slack`` predicted valid.
     * ``initial_valid_rate``: prior of the valid-group rate before any group is seen.
+    * ``prune_queued`` (continuous): after each scored group, launched tasks that have not started
+      and that the prediction no longer needs go back to the task queue (not generated, not waste).
     * ``on_exhausted``: ``"raise"`` (:class:`NotEnoughValidGroups`) or ``"partial"`` (flagged batch).
     """
 
@@ -101,6 +105,7 @@ class RolloutConfig:
     round_prompts: int | None = None
     launch_slack: float = 1.0
     initial_valid_rate: float = 0.5
+    prune_queued: bool = True
     max_active_groups: int = 1 << 16
     pass_threshold: float = 1.0
     masked_statuses: tuple[str, ...] = ("error",)
@@ -139,11 +144,13 @@ class NotEnoughValidGroups(RuntimeError):
 
 
 def tasks_from_problems(problems: Iterable[Any], num_generations: int = 16,
-                        system_prompt: str | None = None) -> Iterator[RolloutTask]:
-    """Rollout tasks of :class:`~mimo.problems.records.Problem` records (the RL rollout prompt)."""
+                        system_prompt: str | None = None, seed: int | None = None) -> Iterator[RolloutTask]:
+    """Rollout tasks of :class:`~mimo.problems.records.Problem` records (the RL rollout prompt);
+    with ``seed``, the k-th task gets the seed ``seed + k * num_generations`` (no two samples of
+    the stream share a random stream)."""
     from mimo.rl.curation.rollouts import rollout_messages
 
-    for p in problems:
+    for idx, p in enumerate(problems):
         if p.domain == "math":
             payload: dict[str, Any] = {"answer": p.answer}
         else:
@@ -151,7 +158,9 @@ def tasks_from_problems(problems: Iterable[Any], num_generations: int = 16,
             for k in ("time_limit_s", "memory_limit_mb"):
                 if k in p.metadata:
                     payload[k] = p.metadata[k]
-        yield RolloutTask(p.id, rollout_messages(p, system_prompt), p.domain, payload, num_generations)
+        task_seed = None if seed is None else seed + idx * num_generations
+        yield RolloutTask(p.id, rollout_messages(p, system_prompt), p.domain, payload, num_generations,
+                          seed=task_seed)
 
 
 @dataclass

@@ -122,3 +122,75 @@ def test_bad_config_and_empty_problem_set_are_clear(setup, tmp_path):
     empty = _config(root, tmp_path / "empty", problem_files=[str(tmp_path / "none.parquet")])
     run = _run(empty)
     assert run.returncode == 1 and "no usable prompt" in run.stderr
+
+
+NAIVE = dict(continuous=False, async_reward=False, early_termination=False)
+
+
+def _final_weights(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
+def _metrics(run):
+    return [json.loads(line.split(" metrics ", 1)[1]) for line in run.stdout.splitlines() if " metrics " in line]
+
+
+def test_nan_loss_stops_with_a_checkpoint_of_the_last_good_step_and_resumes_exactly(setup, tmp_path):
+    """Naive rollouts and per-task seeds make the run deterministic: the run that hit a NaN loss at
+    step 3 and was resumed ends with the weights of an uninterrupted run."""
+    import torch
+
+    root, _ = setup
+    common = dict(checkpoint_every_steps=5, **NAIVE)
+    ref = _run(_config(root, tmp_path / "ref", grpo={"steps": 3}, **common))
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    bad = _run(_config(root, tmp_path / "run", grpo={"steps": 3}, fail_nan_at_step=3, **common))
+    assert bad.returncode == 1
+    assert "non-finite GRPO loss" in bad.stderr and "last good step 2" in bad.stderr, bad.stderr[-2000:]
+    ckpts = tmp_path / "run/checkpoints"
+    assert (ckpts / "latest").read_text() == "step-00000002"  # written by the failure, not the schedule
+    assert not (tmp_path / "run/final").exists()
+    assert [m["step"] for m in _metrics(bad)] == [1, 2]
+    again = _run(_config(root, tmp_path / "run", grpo={"steps": 3}, **common))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resumed from" in again.stdout and "at step 2" in again.stdout
+    assert [m["step"] for m in _metrics(again)] == [3]
+    a, b = _final_weights(tmp_path / "ref/final"), _final_weights(tmp_path / "run/final")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    init = _final_weights(root / "init")
+    assert any(not torch.equal(a[k], init[k]) for k in a)  # the run did train
+    history = json.loads((tmp_path / "run/final/rl_history.json").read_text())
+    ref_history = json.loads((tmp_path / "ref/final/rl_history.json").read_text())
+    assert [h["step"] for h in history] == [1, 2, 3]
+    assert [h.get("reward_mean") for h in history] == [h.get("reward_mean") for h in ref_history]
+
+
+def test_hung_reward_workers_are_masked_and_the_step_goes_on(setup, tmp_path):
+    """Every reward passes its deadline (to the engine, a hung worker): the worker is killed and
+    replaced, the samples are masked and counted, the update is skipped, the run ends normally."""
+    root, _ = setup
+    cfg = _config(root, tmp_path / "hang", reward_timeout_s=0.001,
+                  grpo={"steps": 1, "max_sampling_rounds": 1})
+    run = _run(cfg)
+    assert run.returncode == 0, run.stderr[-3000:]
+    (m,) = _metrics(run)
+    assert m["update_skipped"] and m["valid_groups"] == 0 and m["reward_failures"] == 2 * 4
+    assert "update skipped" in run.stdout and (tmp_path / "hang/final/model.safetensors").exists()
+
+
+def test_problem_set_without_a_usable_prompt_is_a_clear_error(setup, tmp_path):
+    import pyarrow.parquet as pq
+
+    from mimo.problems.records import TestCase
+
+    root, _ = setup
+    unusable = [Problem(id="m", source="t", domain="math", prompt="What is 1 + 1?", answer=None),
+                Problem(id="c", source="t", domain="code", prompt="Print 1.", tests=()),
+                Problem(id="e", source="t", domain="code", prompt="  ", tests=(TestCase(input="", output="1\n"),))]
+    pq.write_table(problems_to_table(unusable), tmp_path / "unusable.parquet")
+    run = _run(_config(root, tmp_path / "unusable", problem_files=[str(tmp_path / "unusable.parquet")]))
+    assert run.returncode == 1
+    assert "no usable prompt" in run.stderr and "math without answer" in run.stderr
+    assert "code without tests" in run.stderr and "empty prompt" in run.stderr

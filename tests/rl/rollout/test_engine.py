@@ -154,10 +154,70 @@ def test_early_termination_requeues_unstarted_tasks():
         batch = eng.collect(iter(tasks), 1)
         assert [g.task.prompt_id for g in batch.groups] == ["p0"]
         carried = eng.carried_tasks
-        assert carried >= 1 and batch.metrics.requeued_groups == carried
-        assert batch.metrics.aborted_groups == 1  # p1 was being generated: abandoned, wasted
+        m = batch.metrics
+        assert carried >= 1 and m.requeued_groups + m.unlaunched_groups == carried
+        assert m.aborted_groups == 1  # p1 was being generated: abandoned, wasted
+        assert m.samples_aborted == G and m.samples_used == G and m.wasted_samples == G
         nxt = eng.collect(iter([]), 1)  # served from the requeued tasks, in their launch order
         assert nxt.groups[0].task.prompt_id == "p2"
+
+
+def test_pruning_takes_back_queued_tasks_the_prediction_no_longer_needs():
+    # every group is valid, but the 0.2 prior launches 5 tasks per needed group; one thread
+    specs = [(2, 0.05)] * 12
+    waste = {}
+    for prune in (False, True):
+        tasks, gen = workload(specs)
+        with engine(gen, generation_threads=1, initial_valid_rate=0.2, prune_queued=prune,
+                    **{**SEAMLESS, "early_termination": False}) as eng:
+            batch = eng.collect(iter(tasks), 2)
+        m = batch.metrics
+        assert [g.task.prompt_id for g in batch.groups] == ["p0", "p1"] and batch.complete
+        assert m.samples_generated == m.samples_used + m.samples_invalid + m.samples_surplus + m.samples_aborted
+        waste[prune] = (m.samples_surplus, m.unlaunched_groups)
+    assert waste[False][1] == 0 and waste[False][0] >= 4 * G  # without ET every launched group runs
+    assert waste[True][1] >= 4 and waste[True][0] < waste[False][0]
+
+
+def test_launches_fill_whole_generate_calls():
+    """A batch-synchronous backend costs as much for a partial call as for a full one: continuous
+    launches keep the not-started tasks a multiple of micro_batch_groups."""
+    specs = [(1 if i % 3 else 0, 0.02) for i in range(40)]
+    tasks, gen = workload(specs)
+    with engine(gen, generation_threads=1, micro_batch_groups=4, initial_valid_rate=0.5,
+                **{**SEAMLESS, "early_termination": False}) as eng:
+        for _ in range(2):
+            batch = eng.collect(iter(tasks), 3)
+            assert batch.complete and len(batch) == 3
+    sizes = [len(keys) for _, _, keys in gen.calls]
+    assert sizes and all(n == 4 for n in sizes), sizes
+
+
+def test_start_gate_holds_queued_calls_while_pending_results_may_suffice():
+    from types import SimpleNamespace
+
+    _, gen = workload([])
+    with engine(gen, generation_threads=1, initial_valid_rate=0.5, **SEAMLESS) as eng:
+        step = SimpleNamespace(epoch=7, active=4, metrics=SimpleNamespace(valid_groups=1))
+        # 2 queued, 2 started and unfinished: 1 + 0.5 * 2 = 2 >= 2 -> wait for their results
+        assert not eng._may_start(step, 2.0, 7, 2)
+        assert eng._may_start(step, 3.0, 7, 2)  # 2 < 3: the queued call is predicted needed
+        assert eng._may_start(step, 2.0, 6, 2)  # another step's tasks are not held
+        assert eng._may_start(SimpleNamespace(epoch=7, active=2, metrics=step.metrics), 2.0, 7, 2)
+
+
+def test_aborted_generation_counts_as_idle():
+    # p1's call is still running when the step ends: its time is idle, not useful generation
+    tasks, gen = workload([(1, 0.05), (2, 0.6)])
+    q, script = scripted_task("q", G, 1, 0.0)
+    gen.add("q", script)
+    with engine(gen, generation_threads=1, micro_batch_groups=1, initial_valid_rate=0.1, **SEAMLESS) as eng:
+        first = eng.collect(iter(tasks), 1)
+        second = eng.collect(iter([q]), 1)
+    m = first.metrics
+    assert m.aborted_groups == 1 and m.gen_busy_all_s > m.gen_busy_s
+    # the next step waits for the abandoned call: that wait is idle too
+    assert second.metrics.wall_s >= 0.4 and second.metrics.idle_fraction > 0.5
 
 
 def test_config_flags_and_labels():
