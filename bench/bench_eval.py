@@ -34,20 +34,14 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--out", default=str(ROOT / "bench/results/eval.json"))
     args = ap.parse_args()
-    import duckdb
-    import pyarrow.parquet as pq
     import torch
+    from _run_state import load_run
 
     from mimo.eval.runner import EvalSettings, run_evaluation
     from mimo.generate.base import SamplingParams
     from mimo.generate.config import GeneratorConfig, make_generator
-    from mimo.problems.records import table_to_problems
 
-    con = duckdb.connect(f"{args.state}/lake/_catalog/catalog.duckdb", read_only=True)
-    paths = dict(con.execute("SELECT asset_key, path FROM latest_artifacts").fetchall())
-    con.close()
-    problems = [p for p in table_to_problems(pq.read_table(f"{paths['evaluation_sets']}/problems.parquet"))
-                if p.split == "heldout"]
+    paths, problems = load_run(args.state)
     problems = sorted(random.Random(0).sample(problems, min(args.problems, len(problems))), key=lambda p: p.id)
     model = f"{paths[args.checkpoint]}/model"
     results = []

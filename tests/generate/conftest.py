@@ -37,3 +37,14 @@ def _chat(i: int) -> list[dict[str, str]]:
 def chat():
     """``chat(i)``: a one-message conversation whose length varies with ``i`` (batches need padding)."""
     return _chat
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a module (tiny matmuls: fastest, and robust on a shared machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -23,6 +23,8 @@ from tests.generate.spec_helpers import (
     total_variation,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _prompts(vocab: int, lengths=(1, 2, 5, 13), seed: int = 0) -> list[list[int]]:
     g = torch.Generator().manual_seed(seed)
@@ -36,15 +38,6 @@ def _full_greedy(model, prompt: list[int], n: int) -> list[int]:
         for _ in range(n):
             ids.append(int(model(input_ids=torch.tensor([ids]), use_cache=False).logits[0, -1].argmax()))
     return ids[len(prompt):]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny matmuls: one thread is fastest, and robust on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -4,20 +4,13 @@ decoding (EOS, stop strings, max_tokens), seeded sampling, acceptance counters, 
 from __future__ import annotations
 
 import pytest
-import torch
 from transformers import AutoTokenizer
 
 from mimo.generate.base import GenerationRequest, SamplingParams
 from mimo.generate.transformers_backend import TransformersGenerator
 from tests.generate.spec_helpers import tiny_mimo
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
