@@ -42,6 +42,7 @@ class RLConfig(dg.Config):
     async_reward: bool = True
     early_termination: bool = True
     generation_batch_groups: int = 4
+    rollout_backend: str = "batch"  # batch | inflight (per-sequence scheduling with abort)
     reward_workers: int = 2
     checkpoint_every_steps: int = 2
     threads: int = 2
@@ -60,6 +61,7 @@ def _rl_config(config: RLConfig, stage: str, init_dir: str, problem_files: list[
     return {"stage": stage, "init_from": init_dir, "problem_files": problem_files, "out_dir": str(out_dir),
             "grpo": grpo, "continuous": config.continuous, "async_reward": config.async_reward,
             "early_termination": config.early_termination, "generation_batch_groups": config.generation_batch_groups,
+            "rollout_backend": config.rollout_backend,
             "reward_workers": config.reward_workers, "checkpoint_every_steps": config.checkpoint_every_steps,
             "threads": config.threads}
 

@@ -98,8 +98,14 @@ def run_tiny(args: argparse.Namespace) -> dict[str, Any]:
     problems = bench_problems(seed=args.seed)
     tasks = task_stream(problems, args.prompts, args.g, args.seed)
     val_tasks = task_stream(problems, args.val_prompts, args.g, args.seed + 1)
-    gen = TransformersGenerator(model, device="cpu", batch_size=args.g * args.micro_batch)
     sampling = SamplingParams(temperature=1.0, top_p=1.0, max_tokens=args.max_tokens)
+    if args.backend == "inflight":  # per-sequence scheduling with abort (in-flight batching)
+        from mimo.generate.inflight_backend import InflightTransformersGenerator
+
+        gen = InflightTransformersGenerator(model, sampling=sampling, max_sequences=args.g * args.micro_batch,
+                                            device="cpu")
+    else:
+        gen = TransformersGenerator(model, device="cpu", batch_size=args.g * args.micro_batch)
     configs = {**CONFIGS, **(ABLATION if args.ablation else {})}
     engines = {}
     for name, flags in configs.items():
@@ -132,7 +138,10 @@ def run_tiny(args: argparse.Namespace) -> dict[str, Any]:
         rows[name], detail[name] = row, [m.to_dict() for m in steps]
         print(f"  {name}: {wall:.1f}s, valid {sum(m.valid_groups for m in steps)}, "
               f"waste {row['waste_fraction']:.1%} (scheduling {row['scheduling_waste_fraction']:.1%})", flush=True)
-    train_step_s = _train_seconds(gen.hf_model, gen.tokenizer, gen, batches["naive"], args.g)
+    from transformers import AutoModelForCausalLM
+
+    train_step_s = _train_seconds(AutoModelForCausalLM.from_pretrained(model), gen.tokenizer, gen,
+                                  batches["naive"], args.g)
     t2 = table2(rows, "naive", train_step_s * args.steps)
     val = {}
     for name, flags in (("naive", CONFIGS["naive"]), ("seamless", CONFIGS["+async reward"])):

@@ -102,7 +102,10 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="tiny: base checkpoint (default: sft_model of --state)")
     ap.add_argument("--state", default=".state", help="tiny: a finished run's state directory")
     ap.add_argument("--max-tokens", type=int, default=256, help="tiny: max_tokens of a rollout")
-    ap.add_argument("--micro-batch", type=int, default=4, help="tiny: groups per generate_batch call")
+    ap.add_argument("--micro-batch", type=int, default=4,
+                    help="tiny: groups per generate_batch call (continuous: groups' worth of sequence slots)")
+    ap.add_argument("--backend", choices=("batch", "inflight"), default="batch",
+                    help="tiny: batch-synchronous transformers backend, or in-flight batching (per-sequence, abort)")
     ap.add_argument("--ablation", action="store_true", help="also +early termination without pruning")
     ap.add_argument("--steps", type=int, default=None, help="steps per configuration (scripted 2, tiny 4)")
     ap.add_argument("--batch", type=int, default=None, help="valid prompts per batch (scripted 6, tiny 4)")
@@ -136,17 +139,19 @@ def main() -> None:
         from _rollout_tiny import run_tiny
 
         real = run_tiny(args)
-        print(format_table(real["table2"], f"tiny model ({platform.machine()}, 2-core CPU, transformers backend "
-                                           f"x1, G={args.g}, batch {args.batch}, {args.steps} steps)"))
+        print(format_table(real["table2"], f"tiny model ({platform.machine()}, 2-core CPU, transformers "
+                                           f"{args.backend} backend x1, G={args.g}, batch {args.batch}, "
+                                           f"{args.steps} steps)"))
         print(f"validation speedup (Table 3 shape): {real['table3']['validation_speedup']:.2f}x")
-        result["tiny"] = {"args": vars(args), **real}
+        result["tiny" if args.backend == "batch" else "tiny_inflight"] = {"args": vars(args), **real}
     else:
         real = run_real(args)
         print(format_table(real["table2"], f"real run ({platform.machine()}, 2-core CPU, scripted "
                                            f"generator x{args.gen_threads}, code sandbox rewards)"))
         print(f"validation speedup (Table 3 shape): {real['table3']['validation_speedup']:.2f}x")
         result["real"] = {"args": vars(args), **real}
-    key = "simulate" if args.simulate else ("tiny" if tiny else "real")
+    key = "simulate" if args.simulate else (("tiny" if args.backend == "batch" else "tiny_inflight")
+                                            if tiny else "real")
     result.setdefault("seconds", {})[key] = round(time.perf_counter() - start, 1)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1))

@@ -79,6 +79,8 @@ class GenerationResult:
     error: str | None = None
     attempts: int = 1
     latency_s: float = 0.0
+    #: per completion: seconds from submission to that sequence's end (streaming backends)
+    sequence_seconds: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

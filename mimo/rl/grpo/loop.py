@@ -18,6 +18,7 @@ such a failure (test hook).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -26,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -49,7 +50,10 @@ class RLTrainConfig(BaseModel):
     continuous: bool = True
     async_reward: bool = True
     early_termination: bool = True
-    generation_batch_groups: int = Field(4, ge=1)  # groups per generate_batch call
+    generation_batch_groups: int = Field(4, ge=1)  # groups per generate_batch call (inflight: groups of slots)
+    # "batch": batch-synchronous transformers calls; "inflight": per-sequence scheduling with abort
+    # (mimo.generate.inflight_backend; sampling must be one temperature/top-p, as in GRPO)
+    rollout_backend: Literal["batch", "inflight"] = "batch"
     reward_workers: int = Field(2, ge=1)
     reward_timeout_s: float = Field(30.0, gt=0)
     checkpoint_every_steps: int = Field(5, ge=1)
@@ -134,6 +138,7 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
     from transformers import AutoTokenizer
 
     from mimo.generate.base import SamplingParams
+    from mimo.generate.inflight_backend import InflightTransformersGenerator
     from mimo.generate.transformers_backend import TransformersGenerator
     from mimo.model.modeling_mimo import MiMoForCausalLM
     from mimo.rl.grpo.problems import load_problems
@@ -181,10 +186,16 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
         report("log", {"message": f"resumed from {resume} at step {step}"})
     if step >= g.steps:
         report("log", {"message": f"nothing to train: {resume} already holds {step} of {g.steps} steps"})
-    generator = TransformersGenerator(cfg.init_from, model_obj=model, tokenizer_obj=tokenizer,
-                                      batch_size=g.num_generations * cfg.generation_batch_groups)
     sampling = SamplingParams(temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_completion_length,
                               seed=g.seed)
+    slots = g.num_generations * cfg.generation_batch_groups
+    if cfg.rollout_backend == "inflight":  # shares the policy: weights reach it in place after each update
+        generator: TransformersGenerator = InflightTransformersGenerator(
+            cfg.init_from, model_obj=model, tokenizer_obj=tokenizer, sampling=sampling, max_sequences=slots)
+    else:
+        generator = TransformersGenerator(cfg.init_from, model_obj=model, tokenizer_obj=tokenizer, batch_size=slots)
+    # the update must not run while the decode thread still drops aborted rows (same parameters)
+    hold = generator.paused if isinstance(generator, InflightTransformersGenerator) else contextlib.nullcontext
     rcfg = RolloutConfig(continuous=cfg.continuous, async_reward=cfg.async_reward,
                          early_termination=cfg.early_termination, sampling=sampling,
                          micro_batch_groups=cfg.generation_batch_groups, reward_workers=cfg.reward_workers,
@@ -212,7 +223,8 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
                                     for s in grp.samples], grp.rewards) for grp in batch.groups]
             if groups:
                 try:
-                    metrics = trainer.step(groups, inject_nan=cfg.fail_nan_at_step == step + 1)
+                    with hold():
+                        metrics = trainer.step(groups, inject_nan=cfg.fail_nan_at_step == step + 1)
                 except FloatingPointError as e:
                     raise FloatingPointError(_save_last_good(e, trainer, step, before, ckpt_state, history, model,
                                                              ckpt_root, cfg.keep_last)) from e
@@ -236,6 +248,7 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
             if step % cfg.checkpoint_every_steps == 0 or step == g.steps:
                 save_checkpoint(ckpt_root, step, model, ckpt_state(sampler.state_dict(), history),
                                 keep_last=cfg.keep_last)
+    generator.close()
     final = out / "final"
     tmp = out / f"final.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -15,8 +15,9 @@
 * ``early_termination``: the batch is the earliest-launched valid groups; the step ends as soon
   as ``batch_prompts`` of them exist and every task launched before them has finished (FIFO, so
   short responses are not favoured). Not-started tasks are requeued for the next step; in-flight
-  ones are abandoned (their samples count as waste; a running ``generate_batch`` call cannot be
-  interrupted, so the next step waits for it).
+  ones are abandoned (their samples count as waste). A running ``generate_batch`` call of a
+  batch-synchronous backend cannot be interrupted, so the next step waits for it; a streaming
+  backend (continuous batching: :mod:`mimo.rl.rollout.streaming`) cancels them at once.
 
 With all three off, :meth:`SeamlessRolloutEngine.collect` runs the naive loop of
 :mod:`mimo.rl.rollout.naive` (generate all -> score all -> filter -> repeat).
@@ -33,6 +34,7 @@ from mimo.generate.base import Generator
 from mimo.rl.rollout.generation import GenerationWorkers
 from mimo.rl.rollout.rewards import RewardFn, RewardPool
 from mimo.rl.rollout.step import Step
+from mimo.rl.rollout.streaming import StreamingGenerationWorkers, is_streaming
 from mimo.rl.rollout.types import GroupResult, NotEnoughValidGroups, RolloutBatch, RolloutConfig, RolloutTask
 
 PRIOR_WEIGHT = 2.0  # pseudo-groups behind ``initial_valid_rate``
@@ -44,7 +46,11 @@ class SeamlessRolloutEngine:
     def __init__(self, generator: Generator, reward_fn: RewardFn, config: RolloutConfig | None = None) -> None:
         self.config = cfg = config or RolloutConfig()
         self.generator = generator
-        self.workers = GenerationWorkers(generator, cfg.sampling, cfg.generation_threads, cfg.micro_batch_groups)
+        self.workers: GenerationWorkers | StreamingGenerationWorkers
+        if is_streaming(generator):
+            self.workers = StreamingGenerationWorkers(generator, cfg.sampling)
+        else:
+            self.workers = GenerationWorkers(generator, cfg.sampling, cfg.generation_threads, cfg.micro_batch_groups)
         self.rewards = RewardPool(reward_fn, cfg.reward_workers, cfg.reward_timeout_s)
         self._lock = threading.Lock()
         self._epoch = 0
@@ -82,6 +88,11 @@ class SeamlessRolloutEngine:
     def carried_tasks(self) -> int:
         """Tasks dropped by early termination, waiting to be relaunched."""
         return len(self._carry)
+
+    @property
+    def _call_groups(self) -> int:
+        """Groups per generate call: ``micro_batch_groups``, or 1 for a streaming backend."""
+        return 1 if isinstance(self.workers, StreamingGenerationWorkers) else self.config.micro_batch_groups
 
     def _next_task(self, it: Iterator[RolloutTask]) -> RolloutTask | None:
         if self._carry:
@@ -136,6 +147,8 @@ class SeamlessRolloutEngine:
         target = batch_prompts * cfg.launch_slack
         if cfg.prune_queued:
             self.workers.gate = lambda epoch, queued: self._may_start(step, target, epoch, queued)
+        if isinstance(self.workers, StreamingGenerationWorkers):
+            self.workers.sync_post = not cfg.async_reward  # inline scoring holds the generator
         try:
             return self._continuous_loop(step, it, batch_prompts, target, post)
         finally:
@@ -165,7 +178,7 @@ class SeamlessRolloutEngine:
                     break
                 new.append(task)
             if new and not exhausted:  # fill the next generate call (batch-synchronous backends)
-                short = -(self.workers.queued(step.epoch) + len(new)) % cfg.micro_batch_groups
+                short = -(self.workers.queued(step.epoch) + len(new)) % self._call_groups
                 while short > 0 and step.active + len(new) < cfg.max_active_groups:
                     task = self._next_task(it)
                     if task is None:
@@ -191,6 +204,8 @@ class SeamlessRolloutEngine:
                 if cfg.prune_queued:
                     self._prune(step, target)
         dropped = self.workers.drop(step.epoch) if step.active else []
+        if step.active and isinstance(self.workers, StreamingGenerationWorkers):
+            self.workers.abort(step.epoch)  # per-sequence backends stop the in-flight tasks now
         self._carry.extendleft(reversed([x.task for x in dropped]))
         metrics = step.close(selected, [x.task.launch_index for x in dropped])
         return RolloutBatch(selected, metrics, len(selected) >= batch_prompts)
@@ -202,7 +217,7 @@ class SeamlessRolloutEngine:
         excess = int((step.metrics.valid_groups + rate * step.active - target) / rate)
         if excess < 1:
             return
-        mb = self.config.micro_batch_groups  # keep the queue in whole generate calls
+        mb = self._call_groups  # keep the queue in whole generate calls
         queued = self.workers.queued(step.epoch)
         take = queued - -(-max(0, queued - excess) // mb) * mb
         if take >= 1:

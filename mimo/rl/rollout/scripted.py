@@ -92,3 +92,11 @@ class ScriptedReward(RewardFn):
                 time.sleep(3600)
         time.sleep(float(payload.get("reward_s", 0.0)))
         return [(1.0, "correct") if r.startswith("PASS") else (0.0, "wrong") for r in responses]
+
+
+class ParityReward(RewardFn):
+    """1.0 when a response has an even number of characters: a coin flip for a random model, so
+    its groups become valid (tests of the engine on a real but untrained model)."""
+
+    def score(self, domain: str, payload: dict[str, Any], responses: Sequence[str]) -> list[Score]:
+        return [(1.0, "correct") if len(r) % 2 == 0 else (0.0, "wrong") for r in responses]

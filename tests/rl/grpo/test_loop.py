@@ -110,6 +110,20 @@ def test_rl_trains_checkpoints_and_resumes(setup, tmp_path):
     assert again.returncode == 0 and "nothing to train" in again.stdout
 
 
+def test_rl_with_the_inflight_backend(setup, tmp_path):
+    # per-sequence scheduling: early termination aborts in-flight rollouts instead of waiting for them;
+    # the update runs while the decode loop is held
+    root, _ = setup
+    run = _run(_config(root, tmp_path / "run", rollout_backend="inflight"))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    metrics = [json.loads(line.split(" metrics ", 1)[1]) for line in run.stdout.splitlines() if " metrics " in line]
+    assert [m["step"] for m in metrics] == [1, 2]
+    for m in metrics:
+        assert m["groups"] == 2 and m["samples"] + m["masked_samples"] == 8 and m["batch_complete"]
+        assert 0 <= m["idle_fraction"] <= 1
+    assert json.loads((tmp_path / "run/final/training_summary.json").read_text())["steps"] == 2
+
+
 def test_bad_config_and_empty_problem_set_are_clear(setup, tmp_path):
     import pyarrow.parquet as pq
 
