@@ -107,9 +107,16 @@ def run_tiny(args: argparse.Namespace) -> dict[str, Any]:
     else:
         gen = TransformersGenerator(model, device="cpu", batch_size=args.g * args.micro_batch)
     configs = {**CONFIGS, **(ABLATION if args.ablation else {})}
+    rounds = {}
+    if args.naive_oversample > 1:  # DAPO's recipe generates 3x the train batch per round
+        oversampled = f"naive, {args.naive_oversample}x over-sampled rounds"
+        configs = {"naive": configs["naive"], oversampled: CONFIGS["naive"],
+                   **{k: v for k, v in configs.items() if k != "naive"}}
+        rounds[oversampled] = args.batch * args.naive_oversample
     engines = {}
     for name, flags in configs.items():
         cfg = RolloutConfig(**flags, sampling=sampling, micro_batch_groups=args.micro_batch,
+                            round_prompts=rounds.get(name),
                             reward_workers=args.reward_workers, reward_timeout_s=60.0, on_exhausted="partial")
         engines[name] = SeamlessRolloutEngine(gen, MiMoRewardFn(code_scheme="strict"), cfg)
         engines[name].warm_up()

@@ -107,6 +107,8 @@ def main() -> None:
     ap.add_argument("--backend", choices=("batch", "inflight"), default="batch",
                     help="tiny: batch-synchronous transformers backend, or in-flight batching (per-sequence, abort)")
     ap.add_argument("--ablation", action="store_true", help="also +early termination without pruning")
+    ap.add_argument("--naive-oversample", type=int, default=1,
+                    help="tiny: also a naive row whose rounds are K x the batch (DAPO's recipe: 3)")
     ap.add_argument("--steps", type=int, default=None, help="steps per configuration (scripted 2, tiny 4)")
     ap.add_argument("--batch", type=int, default=None, help="valid prompts per batch (scripted 6, tiny 4)")
     ap.add_argument("--g", type=int, default=None, help="rollouts per prompt (scripted 4, tiny 8)")

@@ -14,6 +14,7 @@ from mimo.model.presets import create_model
 from mimo.model.tokenizer import train_tokenizer
 from mimo.problems.records import Problem, problems_to_table
 from mimo.problems.toy import generate_toy_problems
+from mimo.rl.grpo.toy_policy import PHRASINGS, digit_problems, teach_random_digits
 
 REPO = Path(__file__).resolve().parents[3]
 SMALL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
@@ -29,42 +30,14 @@ def setup(tmp_path_factory):
     texts = [p.prompt + "\n" + (p.solution or "") for p in toy] * 5 + ["1 2 3 " * 20]
     tok = train_tokenizer(texts, vocab_size=300)
     model = create_model("tiny", stage=1, tokenizer=tok, seed=0, **SMALL)
-    problems = [Problem(id=f"d{i}", source="test", domain="math", prompt=f"Say the digit {d}.", answer=str(d),
-                        split="train") for i, d in enumerate([1, 2, 3, 1, 2, 3])]
-    _teach_random_boxed_digits(model, tok, problems)
+    # a policy that answers \boxed{d} with a random digit d in 1..3: about a third of the rollouts are
+    # right, so groups have differing rewards (what dynamic sampling keeps)
+    problems = digit_problems(PHRASINGS[:2])
+    teach_random_digits(model, tok, problems)
     model.save_pretrained(root / "init")
     tok.save_pretrained(root / "init")
     pq.write_table(problems_to_table(problems), root / "problems.parquet")
     return root, problems
-
-
-def _teach_random_boxed_digits(model, tok, problems, steps=150):
-    """A few SFT steps so the policy answers ``\\boxed{d}`` with a random digit d in 1..3: about a
-    third of the rollouts are right, so groups have differing rewards (what dynamic sampling keeps)."""
-    import random
-
-    import torch
-
-    from mimo.rl.curation.rollouts import rollout_messages
-    from mimo.sft.packing import tokenize_conversation
-
-    rng = random.Random(0)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        batch = []
-        for p in rng.sample(problems, 4):
-            conv = rollout_messages(p) + [{"role": "assistant", "content": f"\\boxed{{{rng.choice('123')}}}"}]
-            batch.append(tokenize_conversation(conv, tok))
-        width = max(len(i) for i, _ in batch)
-        ids = torch.tensor([i + [0] * (width - len(i)) for i, _ in batch])
-        labels = torch.tensor([[t if m else -100 for t, m in zip(i, mk)] + [-100] * (width - len(i)) for i, mk in batch])
-        attn = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch])
-        loss = model(input_ids=ids, attention_mask=attn, labels=labels, mtp_loss_weight=0.0).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
 
 
 def _config(root, out, **extra):
