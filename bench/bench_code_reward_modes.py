@@ -73,7 +73,7 @@ def teach(out: Path, tasks: list, steps: int, seed: int) -> Path:
     from mimo.model.presets import create_model
     from mimo.model.tokenizer import train_tokenizer
     from mimo.rl.curation.rollouts import rollout_messages
-    from mimo.sft.packing import tokenize_conversation
+    from mimo.rl.grpo.toy_policy import supervised_step
 
     texts = [t.prompt for t in tasks] * 5 + [f"```python\n{p}\n```" for p in PROGRAMS] * 20
     tok = train_tokenizer(texts, vocab_size=400)
@@ -82,19 +82,10 @@ def teach(out: Path, tasks: list, steps: int, seed: int) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
     for _ in range(steps):
-        rows = []
-        for t in rng.sample(tasks, 4):
-            conv = rollout_messages(t, "") + [{"role": "assistant",
-                                               "content": f"```python\n{rng.choice(PROGRAMS)}\n```"}]
-            rows.append(tokenize_conversation(conv, tok))
-        width = max(len(i) for i, _ in rows)
-        ids = torch.tensor([i + [0] * (width - len(i)) for i, _ in rows])
-        labels = torch.tensor([[x if m else -100 for x, m in zip(i, mk)] + [-100] * (width - len(i)) for i, mk in rows])
-        attn = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in rows])
-        loss = model(input_ids=ids, attention_mask=attn, labels=labels, mtp_loss_weight=0.0).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        convs = [rollout_messages(t, "") + [{"role": "assistant",
+                                             "content": f"```python\n{rng.choice(PROGRAMS)}\n```"}]
+                 for t in rng.sample(tasks, 4)]
+        supervised_step(model, tok, convs, opt)
     model.eval()
     model.save_pretrained(out)
     tok.save_pretrained(out)

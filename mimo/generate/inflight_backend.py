@@ -297,21 +297,9 @@ class _Batch:
     def prefill(cls, gen: InflightTransformersGenerator, reqs: list[_Request]) -> _Batch:
         """Prefill each request's prompt once (left-padded) and copy its cache to its rows."""
         import torch
-        from transformers import DynamicCache
 
         device = gen.device
-        width = max(len(r.prompt) for r in reqs)
-        ids = torch.full((len(reqs), width), gen.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(reqs), width), dtype=torch.long)
-        for j, r in enumerate(reqs):
-            ids[j, width - len(r.prompt):] = torch.tensor(r.prompt, dtype=torch.long)
-            mask[j, width - len(r.prompt):] = 1
-        ids, mask = ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=gen.hf_model.config)
-        with torch.inference_mode():
-            out = gen.hf_model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                               past_key_values=cache, use_cache=True, logits_to_keep=1)
+        out, mask, positions = gen.prefill([r.prompt for r in reqs])
         rows, expand = [], []
         for j, r in enumerate(reqs):
             for s in range(r.rows):

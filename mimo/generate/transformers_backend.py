@@ -278,6 +278,26 @@ class TransformersGenerator(BatchGenerator):
             if out.stats is not None and self.speculative_stats is not None:
                 self.speculative_stats.merge(out.stats)
 
+    def prefill(self, prompts: Sequence[Sequence[int]]) -> tuple[Any, Any, Any]:
+        """One forward over the left-padded ``prompts`` into a fresh ``DynamicCache``: the model
+        output (``past_key_values``, last-position ``logits``), the attention mask and positions."""
+        from transformers import DynamicCache
+
+        torch = self._torch
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for j, p in enumerate(prompts):
+            ids[j, width - len(p):] = torch.tensor(list(p), dtype=torch.long)
+            mask[j, width - len(p):] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            out = self.hf_model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                                past_key_values=DynamicCache(config=self.hf_model.config), use_cache=True,
+                                logits_to_keep=1)
+        return out, mask, positions
+
     def _decode_chunk(self, rows: list[_Row], params: SamplingParams) -> None:
         """Generate every row of one chunk (same sampling settings) to completion, in place."""
         if self.speculative_tokens:
@@ -291,20 +311,8 @@ class TransformersGenerator(BatchGenerator):
         for row in rows:
             distinct.setdefault(row.request, len(distinct))
         prompts = [next(r.prompt for r in rows if r.request == q) for q in distinct]
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for j, p in enumerate(prompts):
-            ids[j, width - len(p):] = torch.tensor(p, dtype=torch.long)
-            mask[j, width - len(p):] = 1
-        ids, mask = ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        from transformers import DynamicCache
-
-        cache = DynamicCache(config=self.hf_model.config)
+        out, mask, positions = self.prefill(prompts)
         with torch.inference_mode():
-            out = self.hf_model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                                past_key_values=cache, use_cache=True, logits_to_keep=1)
             expand = torch.tensor([distinct[r.request] for r in rows], device=device)
             cache = out.past_key_values
             if len(rows) != len(prompts) or bool((expand != torch.arange(len(rows), device=device)).any()):

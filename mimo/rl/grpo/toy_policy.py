@@ -31,23 +31,30 @@ def teach_random_digits(model: Any, tokenizer: Any, problems: list[Any], steps: 
     import torch
 
     from mimo.rl.curation.rollouts import rollout_messages
-    from mimo.sft.packing import tokenize_conversation
 
     rng = random.Random(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
     for _ in range(steps):
-        rows = []
-        for p in rng.sample(problems, min(4, len(problems))):
-            conv = rollout_messages(p) + [{"role": "assistant", "content": f"\\boxed{{{rng.choice('123')}}}"}]
-            rows.append(tokenize_conversation(conv, tokenizer))
-        width = max(len(i) for i, _ in rows)
-        ids = torch.tensor([i + [0] * (width - len(i)) for i, _ in rows])
-        labels = torch.tensor([[t if m else -100 for t, m in zip(i, mk)] + [-100] * (width - len(i))
-                               for i, mk in rows])
-        attn = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in rows])
-        loss = model(input_ids=ids, attention_mask=attn, labels=labels, mtp_loss_weight=0.0).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        convs = [rollout_messages(p) + [{"role": "assistant", "content": f"\\boxed{{{rng.choice('123')}}}"}]
+                 for p in rng.sample(problems, min(4, len(problems)))]
+        supervised_step(model, tokenizer, convs, opt)
     model.eval()
+
+
+def supervised_step(model: Any, tokenizer: Any, conversations: list[list[dict[str, str]]], opt: Any) -> float:
+    """One optimizer step of next-token loss on the assistant turns of ``conversations``; the loss."""
+    import torch
+
+    from mimo.sft.packing import tokenize_conversation
+
+    rows = [tokenize_conversation(conv, tokenizer) for conv in conversations]
+    width = max(len(i) for i, _ in rows)
+    ids = torch.tensor([i + [0] * (width - len(i)) for i, _ in rows])
+    labels = torch.tensor([[t if m else -100 for t, m in zip(i, mk)] + [-100] * (width - len(i)) for i, mk in rows])
+    attn = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in rows])
+    loss = model(input_ids=ids, attention_mask=attn, labels=labels, mtp_loss_weight=0.0).loss
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss)

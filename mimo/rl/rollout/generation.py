@@ -37,27 +37,12 @@ class Launched:
     epoch: int
 
 
-class GenerationWorkers:
-    """``threads`` generation threads sharing one FIFO launch queue."""
+class LaunchQueue:
+    """The FIFO queue of launched tasks that have not started, shared by both dispatchers."""
 
-    def __init__(self, generator: Generator, sampling: SamplingParams, threads: int = 1,
-                 micro_batch: int = 4) -> None:
-        self.generator, self.sampling, self.micro_batch = generator, sampling, micro_batch
+    def __init__(self) -> None:
         self._queue: deque[Launched] = deque()
         self._cond = threading.Condition()
-        self._stop = False
-        self._busy: list[tuple[float, float, int]] = []  # (start, end, epoch) of finished calls
-        self._running: dict[int, tuple[float, int]] = {}  # thread index -> (start, epoch) of its call
-        #: asked before a call starts (continuous engine: is the queued work still predicted needed?)
-        self.gate: Gate | None = None
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True, name=f"rollout-gen-{i}")
-                         for i in range(threads)]
-        for t in self._threads:
-            t.start()
-
-    @property
-    def threads(self) -> int:
-        return len(self._threads)
 
     def launch(self, items: Sequence[Launched]) -> None:
         """Append tasks to the launch queue (FIFO)."""
@@ -84,6 +69,28 @@ class GenerationWorkers:
             gone = {id(x) for x in mine}
             self._queue = deque(x for x in self._queue if id(x) not in gone)
             return mine
+
+
+class GenerationWorkers(LaunchQueue):
+    """``threads`` generation threads sharing one FIFO launch queue."""
+
+    def __init__(self, generator: Generator, sampling: SamplingParams, threads: int = 1,
+                 micro_batch: int = 4) -> None:
+        super().__init__()
+        self.generator, self.sampling, self.micro_batch = generator, sampling, micro_batch
+        self._stop = False
+        self._busy: list[tuple[float, float, int]] = []  # (start, end, epoch) of finished calls
+        self._running: dict[int, tuple[float, int]] = {}  # thread index -> (start, epoch) of its call
+        #: asked before a call starts (continuous engine: is the queued work still predicted needed?)
+        self.gate: Gate | None = None
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True, name=f"rollout-gen-{i}")
+                         for i in range(threads)]
+        for t in self._threads:
+            t.start()
+
+    @property
+    def threads(self) -> int:
+        return len(self._threads)
 
     def busy_s(self, start: float, end: float, epoch: int | None = None) -> float:
         """Generation time (summed over threads) inside ``[start, end]``: every call, running ones

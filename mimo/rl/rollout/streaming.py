@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from mimo.generate.base import GenerationRequest, GenerationResult, SamplingParams
-from mimo.rl.rollout.generation import GATE_POLL_S, Gate, Launched
+from mimo.rl.rollout.generation import GATE_POLL_S, Gate, Launched, LaunchQueue
 
 
 def is_streaming(generator: Any) -> bool:
@@ -37,18 +35,17 @@ def is_streaming(generator: Any) -> bool:
     return all(callable(getattr(generator, name, None)) for name in ("submit", "abort", "paused"))
 
 
-class StreamingGenerationWorkers:
+class StreamingGenerationWorkers(LaunchQueue):
     """Launch queue -> per-task ``submit`` to a streaming generator (module docstring)."""
 
     threads = 1
 
     def __init__(self, generator: Any, sampling: SamplingParams, capacity: int | None = None) -> None:
+        super().__init__()
         self.generator, self.sampling = generator, sampling
         self.capacity = capacity or generator.max_sequences
         self.gate: Gate | None = None
         self.sync_post = False
-        self._queue: deque[Launched] = deque()
-        self._cond = threading.Condition()
         self._stop = False
         self._running: dict[str, tuple[Launched, float]] = {}  # handle -> (task, submitted at)
         self._busy: list[tuple[float, float, int, float]] = []  # (start, end, epoch, sequence-seconds)
@@ -57,33 +54,7 @@ class StreamingGenerationWorkers:
         self._thread = threading.Thread(target=self._dispatch, daemon=True, name="rollout-stream")
         self._thread.start()
 
-    # ------------------------------------------------------------------ queue (GenerationWorkers API)
-    def launch(self, items: Sequence[Launched]) -> None:
-        """Append tasks to the launch queue (FIFO)."""
-        with self._cond:
-            self._queue.extend(items)
-            self._cond.notify_all()
-
-    def drop(self, epoch: int) -> list[Launched]:
-        """Remove and return the not-started tasks of ``epoch``."""
-        with self._cond:
-            mine = [x for x in self._queue if x.epoch == epoch]
-            self._queue = deque(x for x in self._queue if x.epoch != epoch)
-            return mine
-
-    def queued(self, epoch: int) -> int:
-        """Launched tasks of ``epoch`` that have not started."""
-        with self._cond:
-            return sum(x.epoch == epoch for x in self._queue)
-
-    def drop_latest(self, epoch: int, k: int) -> list[Launched]:
-        """Remove and return up to ``k`` not-started tasks of ``epoch``, the latest launched first."""
-        with self._cond:
-            mine = [x for x in self._queue if x.epoch == epoch][-k:] if k > 0 else []
-            gone = {id(x) for x in mine}
-            self._queue = deque(x for x in self._queue if id(x) not in gone)
-            return mine
-
+    # ------------------------------------------------------------------ queue: launch/drop/queued (LaunchQueue)
     def abort(self, epoch: int) -> int:
         """Cancel the running tasks of ``epoch`` (their samples are never returned); how many."""
         with self._cond:
