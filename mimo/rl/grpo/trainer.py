@@ -49,10 +49,12 @@ def trainable_policy_parameters(model: Any, freeze_mtp: bool = True) -> list[tor
 
 def flatten_groups(groups: list[RolloutGroup], cfg: GRPOConfig) -> tuple[list[_Sample], int]:
     """Samples with their advantages (masked samples dropped; advantages over the group's scored
-    samples) and the number of masked samples."""
+    samples) and the number of masked samples. Masked: no reward, an empty completion, or one longer
+    than ``max_completion_length`` (a backend that ignored the cap: never trained on, counted)."""
     samples, masked = [], 0
     for gi, g in enumerate(groups):
-        scored = [(c, r) for c, r in zip(g.completions, g.rewards) if r is not None and c]
+        scored = [(c, r) for c, r in zip(g.completions, g.rewards)
+                  if r is not None and c and len(c) <= cfg.max_completion_length]
         masked += len(g.completions) - len(scored)
         if len(scored) < 2:
             masked += len(scored)

@@ -70,9 +70,10 @@ def test_zero_advantage_groups_change_nothing():
 
 
 def test_masked_samples_are_counted_and_excluded():
-    groups = [RolloutGroup("p", [1], [[5], [6], [7], []], [1.0, None, 0.0, 1.0])]
+    # no reward, empty, and overlong (9 > max_completion_length 8) samples are masked and counted
+    groups = [RolloutGroup("p", [1], [[5], [6], [7], [], [9] * 9], [1.0, None, 0.0, 1.0, 1.0])]
     samples, masked = flatten_groups(groups, _cfg())
-    assert masked == 2 and [s.ids for s in samples] == [[1, 5], [1, 7]]
+    assert masked == 3 and [s.ids for s in samples] == [[1, 5], [1, 7]]
     assert [round(s.advantage, 4) for s in samples] == [1.0, -1.0]  # over the two scored samples
     with pytest.raises(ValueError, match="no trainable sample"):
         GRPOTrainer(_model(), _cfg(), pad_id=0).step([RolloutGroup("q", [1], [[5], [6]], [None, None])])
