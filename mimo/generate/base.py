@@ -229,3 +229,32 @@ def generate_all(generator: Generator, requests: Sequence[GenerationRequest], *,
             f"{usage.completion_tokens} completion tokens in {usage.seconds:.1f}s "
             f"({usage.failed_requests} failed, {usage.retries} retries)")
     return results, usage
+
+
+def generate_via_submit(generator: Any, requests: Sequence[GenerationRequest],
+                        progress: ProgressFn | None = None) -> list[GenerationResult]:
+    """``generate_batch`` of a streaming backend (``submit(request, on_done) -> handle``): submit
+    every request and wait for all; results in request order, refusals as error results."""
+    import threading
+
+    done = threading.Semaphore(0)
+    results: list[GenerationResult | None] = [None] * len(requests)
+
+    def callback(i: int) -> Callable[[GenerationResult, float], None]:
+        def cb(res: GenerationResult, _: float) -> None:
+            results[i] = res
+            if progress:
+                progress(1)
+            done.release()
+        return cb
+
+    waiting = 0
+    for i, req in enumerate(requests):
+        try:
+            generator.submit(req, callback(i))
+            waiting += 1
+        except Exception as e:  # noqa: BLE001 - per request
+            results[i] = GenerationResult(req.request_id, [], f"{type(e).__name__}: {e}")
+    for _ in range(waiting):
+        done.acquire()
+    return [r for r in results if r is not None]

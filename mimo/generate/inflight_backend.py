@@ -34,7 +34,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mimo.generate.base import Completion, GenerationRequest, GenerationResult, ProgressFn, SamplingParams
+from mimo.generate.base import (Completion, GenerationRequest, GenerationResult, ProgressFn, SamplingParams,
+                                generate_via_submit)
 from mimo.generate.transformers_backend import TransformersGenerator, _choose, _sample_seed, _StopScanner
 
 OnDone = Callable[[GenerationResult, float], None]
@@ -148,27 +149,7 @@ class InflightTransformersGenerator(TransformersGenerator):
     def generate_batch(self, requests: Sequence[GenerationRequest],
                        progress: ProgressFn | None = None) -> list[GenerationResult]:
         """Submit every request and wait for all; results in request order, failures as error results."""
-        done = threading.Semaphore(0)
-        results: list[GenerationResult | None] = [None] * len(requests)
-
-        def callback(i: int) -> OnDone:
-            def cb(res: GenerationResult, _: float) -> None:
-                results[i] = res
-                if progress:
-                    progress(1)
-                done.release()
-            return cb
-
-        waiting = 0
-        for i, req in enumerate(requests):
-            try:
-                self.submit(req, callback(i))
-                waiting += 1
-            except Exception as e:  # noqa: BLE001 - per request
-                results[i] = GenerationResult(req.request_id, [], f"{type(e).__name__}: {e}")
-        for _ in range(waiting):
-            done.acquire()
-        return [r for r in results if r is not None]
+        return generate_via_submit(self, requests, progress)
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()

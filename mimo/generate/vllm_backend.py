@@ -15,9 +15,11 @@ EOS and stop strings and ``"length"`` for ``max_tokens``; anything else (``"abor
 an error.
 
 Weight updates (RL): :meth:`VLLMGenerator.load_weights` sends ``(name, tensor)`` pairs to every
-worker through ``LLM.collective_rpc``, where the model's own ``load_weights`` maps HF parameter
-names to vLLM's fused layout, then resets the prefix cache so no KV entry of the old policy is
-reused. Tensors travel pickled on CPU, which suits small and medium models; for large models use
+worker, as one safetensors blob, through ``LLM.collective_rpc("mimo_load_weights")`` (a method of
+:class:`WeightSyncExtension`,
+installed with vLLM's ``worker_extension_cls``), where the model's own ``load_weights`` maps HF
+parameter names to vLLM's fused layout, then resets the prefix cache so no KV entry of the old
+policy is reused (tested on vLLM-CPU: ``tests/integration/test_vllm_cpu_weight_sync.py``). Tensors travel pickled on CPU, which suits small and medium models; for large models use
 vLLM's NCCL weight-transfer path (see vLLM's RLHF examples) instead.
 """
 
@@ -45,12 +47,19 @@ VLLM_MISSING = (
 )
 
 
-def _load_weights_on_worker(worker: Any, weights: list[tuple[str, Any]]) -> int:
-    """Runs inside each vLLM worker (via ``collective_rpc``): load HF-named weights in place."""
-    runner = getattr(worker, "model_runner", None) or worker.worker.model_runner
-    device = next(runner.model.parameters()).device
-    runner.model.load_weights(weights=((name, t.to(device)) for name, t in weights))
-    return len(weights)
+class WeightSyncExtension:
+    """Mixed into every vLLM worker (``worker_extension_cls``): RL weight sync by method name, so
+    ``collective_rpc`` sends only the tensors (no pickled function: vLLM V1 refuses those)."""
+
+    def mimo_load_weights(self, blob: bytes) -> int:
+        """Load HF-named weights (a safetensors blob) in place (vLLM's ``reload_weights``)."""
+        from safetensors.torch import load
+
+        weights = load(blob)
+        # vLLM's in-place reload: the model's own load_weights maps HF names to the fused layout,
+        # and layers whose weights were repacked after loading (e.g. CPU GEMM) are redone
+        self.reload_weights(weights_iterator=iter(weights.items()), is_checkpoint_format=True)  # type: ignore[attr-defined]
+        return len(weights)
 
 
 class VLLMGenerator(BatchGenerator):
@@ -68,6 +77,7 @@ class VLLMGenerator(BatchGenerator):
             raise ImportError(VLLM_MISSING) from e
         super().__init__(model)
         self._vllm = vllm
+        engine_kwargs.setdefault("worker_extension_cls", f"{__name__}.WeightSyncExtension")
         self.llm = vllm.LLM(model=model, tensor_parallel_size=tensor_parallel_size,
                             gpu_memory_utilization=gpu_memory_utilization,
                             max_model_len=max_model_len, dtype=dtype,
@@ -115,9 +125,11 @@ class VLLMGenerator(BatchGenerator):
 
     def load_weights(self, weights: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> int:
         """Replace model weights in place (HF parameter names); returns the number of tensors."""
+        from safetensors.torch import save
+
         items = weights.items() if isinstance(weights, Mapping) else weights
-        cpu = [(name, t.detach().to("cpu")) for name, t in items]
-        self.llm.collective_rpc(_load_weights_on_worker, args=(cpu,))
+        cpu = {name: t.detach().to("cpu").contiguous() for name, t in items}
+        self.llm.collective_rpc("mimo_load_weights", args=(save(cpu),))  # bytes: no pickled objects
         self.llm.reset_prefix_cache()
         return len(cpu)
 
