@@ -25,17 +25,14 @@ with a clear error. Streaming API: :meth:`submit`, :meth:`abort`, :meth:`paused`
 
 from __future__ import annotations
 
-import contextlib
-import queue
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mimo.generate.base import (Completion, GenerationRequest, GenerationResult, ProgressFn, SamplingParams,
-                                generate_via_submit)
+from mimo.generate.base import Completion, GenerationRequest, GenerationResult, SamplingParams
+from mimo.generate.streaming import StreamingCore
 from mimo.generate.transformers_backend import TransformersGenerator, _choose, _sample_seed, _StopScanner
 
 OnDone = Callable[[GenerationResult, float], None]
@@ -63,7 +60,7 @@ class _Live:
     generated: list[int] = field(default_factory=list)
 
 
-class InflightTransformersGenerator(TransformersGenerator):
+class InflightTransformersGenerator(StreamingCore, TransformersGenerator):
     """A local causal LM decoded with in-flight batching (module docstring)."""
 
     backend = "transformers-inflight"
@@ -75,20 +72,12 @@ class InflightTransformersGenerator(TransformersGenerator):
         super().__init__(model, batch_size=max_sequences, **kwargs)
         self.sampling = sampling or SamplingParams()
         self.max_sequences = max_sequences
-        self.on_sequence_finished: Callable[[], None] | None = None
-        self._cond = threading.Condition()
         self._waiting: deque[_Request] = deque()
         self._requests: dict[str, _Request] = {}
         self._aborted: set[str] = set()
         self._next = 0
-        self._stop = False
-        self._step_lock = threading.Lock()  # held for one decode step; paused() takes it
-        self._deliveries: queue.Queue = queue.Queue()
         self._batch: _Batch | None = None
-        self._threads = [threading.Thread(target=self._decode_loop, daemon=True, name="inflight-decode"),
-                         threading.Thread(target=self._deliver_loop, daemon=True, name="inflight-deliver")]
-        for t in self._threads:
-            t.start()
+        self._start_streaming(self._decode_loop, "inflight")
 
     # ------------------------------------------------------------------ streaming API
     def check(self, params: SamplingParams) -> None:
@@ -128,28 +117,14 @@ class InflightTransformersGenerator(TransformersGenerator):
             self._cond.notify_all()
         return True
 
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """Hold the decode loop between two steps."""
-        with self._step_lock:
-            yield
-
-    def update_weights(self, state_dict: dict[str, Any]) -> None:
-        """Load new weights between two decode steps (running sequences keep their cache)."""
-        with self._step_lock:
-            self.hf_model.load_state_dict(state_dict)
+    def _apply_weights(self, state_dict: dict[str, Any]) -> None:
+        self.hf_model.load_state_dict(state_dict)
 
     @property
     def running_sequences(self) -> int:
         """Sequences submitted and not yet ended (waiting or decoding; aborted ones excluded)."""
         with self._cond:
             return sum(r.rows - len(r.finished) for r in self._requests.values())
-
-    # ------------------------------------------------------------------ batch API
-    def generate_batch(self, requests: Sequence[GenerationRequest],
-                       progress: ProgressFn | None = None) -> list[GenerationResult]:
-        """Submit every request and wait for all; results in request order, failures as error results."""
-        return generate_via_submit(self, requests, progress)
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
@@ -158,12 +133,7 @@ class InflightTransformersGenerator(TransformersGenerator):
 
     def close(self) -> None:
         """Stop the decode and delivery threads (unfinished requests are dropped)."""
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
-        self._deliveries.put(None)
-        for t in self._threads:
-            t.join(timeout=30)
+        self._stop_streaming()
 
     # ------------------------------------------------------------------ decode thread
     def _decode_loop(self) -> None:
@@ -236,28 +206,6 @@ class InflightTransformersGenerator(TransformersGenerator):
         self._batch = None
         for r in failed:
             self._deliveries.put(("error", (r, error)))
-
-    # ------------------------------------------------------------------ delivery thread
-    def _deliver_loop(self) -> None:
-        while True:
-            item = self._deliveries.get()
-            if item is None:
-                return
-            kind, payload = item
-            try:
-                if kind == "seq":
-                    if self.on_sequence_finished is not None:
-                        self.on_sequence_finished()
-                elif kind == "done":
-                    now = time.perf_counter()
-                    payload.on_done(self._result(payload, now), now)
-                else:
-                    req, error = payload
-                    now = time.perf_counter()
-                    payload[0].on_done(GenerationResult(req.request.request_id, [], error, 1,
-                                                        now - req.submitted_at), now)
-            except Exception:  # noqa: BLE001 - a failing callback must not stop delivery
-                pass
 
     def _result(self, req: _Request, now: float) -> GenerationResult:
         order = sorted(req.finished)

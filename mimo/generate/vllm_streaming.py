@@ -18,15 +18,13 @@ parameters may differ per request (vLLM applies them per request).
 
 from __future__ import annotations
 
-import contextlib
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mimo.generate.base import GenerationRequest, GenerationResult, ProgressFn, generate_via_submit
+from mimo.generate.base import GenerationRequest, GenerationResult
+from mimo.generate.streaming import StreamingCore
 from mimo.generate.vllm_backend import VLLMGenerator, _to_result
 
 OnDone = Callable[[GenerationResult, float], None]
@@ -42,7 +40,7 @@ class _Pending:
     outputs: dict[int, tuple[Any, float]] = field(default_factory=dict)
 
 
-class VLLMStreamingGenerator(VLLMGenerator):
+class VLLMStreamingGenerator(StreamingCore, VLLMGenerator):
     """vLLM with ``submit``/``abort``/``paused`` (module docstring); ``max_sequences`` is vLLM's
     ``max_num_seqs`` and the rollout engine's slot capacity."""
 
@@ -52,17 +50,9 @@ class VLLMStreamingGenerator(VLLMGenerator):
         super().__init__(model, max_num_seqs=max_sequences, **kwargs)
         self.max_sequences = max_sequences
         self.engine = self.llm.llm_engine
-        self.on_sequence_finished: Callable[[], None] | None = None
-        self._engine_lock = threading.Lock()
-        self._cond = threading.Condition()
         self._pending: dict[str, _Pending] = {}
         self._next = 0
-        self._stop = False
-        self._deliveries: queue.Queue = queue.Queue()
-        self._threads = [threading.Thread(target=self._step_loop, daemon=True, name="vllm-step"),
-                         threading.Thread(target=self._deliver_loop, daemon=True, name="vllm-deliver")]
-        for t in self._threads:
-            t.start()
+        self._start_streaming(self._step_loop, "vllm")
 
     # ------------------------------------------------------------------ streaming API
     def submit(self, request: GenerationRequest, on_done: OnDone) -> str:
@@ -76,7 +66,7 @@ class VLLMStreamingGenerator(VLLMGenerator):
             handle = f"r{self._next}"
             self._pending[handle] = _Pending(request, on_done, time.perf_counter(), rows)
         try:
-            with self._engine_lock:
+            with self._step_lock:
                 for i in range(rows):
                     one = replace(p, n=1, seed=None if p.seed is None else p.seed + i)
                     self.engine.add_request(f"{handle}#{i}", prompt, self.to_vllm_params(one))
@@ -93,40 +83,22 @@ class VLLMStreamingGenerator(VLLMGenerator):
             pending = self._pending.pop(handle, None)
             if pending is None:
                 return False
-        with self._engine_lock:
+        with self._step_lock:
             self.engine.abort_request([f"{handle}#{i}" for i in range(pending.rows) if i not in pending.outputs])
         return True
 
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """Hold the stepping thread between two engine steps."""
-        with self._engine_lock:
-            yield
-
-    def update_weights(self, state_dict: dict[str, Any]) -> None:
-        """Load new weights between two engine steps (running sequences keep their cache)."""
-        with self._engine_lock:
-            self.load_weights(state_dict)
+    def _apply_weights(self, state_dict: dict[str, Any]) -> None:
+        self.load_weights(state_dict)
 
     @property
     def running_sequences(self) -> int:
         with self._cond:
             return sum(p.rows - len(p.outputs) for p in self._pending.values())
 
-    def generate_batch(self, requests: Sequence[GenerationRequest],
-                       progress: ProgressFn | None = None) -> list[GenerationResult]:
-        """Every request through :meth:`submit`; results in request order."""
-        return generate_via_submit(self, requests, progress)
-
     def close(self) -> None:
         """Stop the threads, then drop the engine."""
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
-        self._deliveries.put(None)
-        for t in self._threads:
-            t.join(timeout=30)
-        super().close()
+        self._stop_streaming()
+        VLLMGenerator.close(self)
 
     # ------------------------------------------------------------------ threads
     def _step_loop(self) -> None:
@@ -136,7 +108,7 @@ class VLLMStreamingGenerator(VLLMGenerator):
                     self._cond.wait()
                 if self._stop:
                     return
-            with self._engine_lock:
+            with self._step_lock:
                 try:
                     outputs = self.engine.step() if self.engine.has_unfinished_requests() else []
                 except Exception as e:  # noqa: BLE001 - fail what is in flight, keep serving
@@ -157,35 +129,15 @@ class VLLMStreamingGenerator(VLLMGenerator):
                     complete = len(pending.outputs) == pending.rows
                     if complete:
                         del self._pending[handle]
-                self._deliveries.put(("seq", None, now))
+                self._deliveries.put(("seq", None))
                 if complete:
-                    self._deliveries.put(("done", pending, now))
+                    self._deliveries.put(("done", pending))
 
     def _fail_all(self, error: str) -> None:
         with self._cond:
             failed, self._pending = list(self._pending.values()), {}
-        now = time.perf_counter()
         for p in failed:
-            self._deliveries.put(("error", (p, error), now))
-
-    def _deliver_loop(self) -> None:
-        while True:
-            item = self._deliveries.get()
-            if item is None:
-                return
-            kind, payload, now = item
-            try:
-                if kind == "seq":
-                    if self.on_sequence_finished is not None:
-                        self.on_sequence_finished()
-                elif kind == "error":
-                    pending, error = payload
-                    pending.on_done(GenerationResult(pending.request.request_id, [], error, 1,
-                                                     now - pending.submitted_at), now)
-                else:
-                    payload.on_done(self._result(payload, now), now)
-            except Exception:  # noqa: BLE001 - a failing callback must not stop delivery
-                pass
+            self._deliveries.put(("error", (p, error)))
 
     @staticmethod
     def _result(pending: _Pending, now: float) -> GenerationResult:
