@@ -44,6 +44,12 @@ fi
 # torch, and torchcodec 0.17.0 links libnvrtc.so.13 (CUDA), so `import vllm` dies with
 # "OSError: Could not load this library: .../libtorchcodec_image.so" (vLLM catches only
 # ImportError/RuntimeError there). Remove them (no-op when absent); vLLM runs without them.
+# what the RL loop needs besides vLLM (tests/integration/test_vllm_cpu_rl_loop.py: Math-Verify rewards,
+# parquet problem sets, curves); pure Python or own wheels, they leave torch alone
+if ! "$VENV/bin/python" -c "import math_verify, pyarrow, matplotlib, dagster_pipes" >/dev/null 2>&1; then
+  echo "[vllm-env] installing the RL loop's extra packages (math-verify, pyarrow, matplotlib, dagster-pipes)"
+  pip_q install -q "math-verify[antlr4_13_2]==0.9.0" "pyarrow==26.0.1" "matplotlib>=3.9" "dagster-pipes==1.13.27"
+fi
 for pkg in torchvision torchaudio torchcodec; do
   if "$VENV/bin/python" -m pip show -q "$pkg" >/dev/null 2>&1; then
     echo "[vllm-env] uninstalling $pkg"

@@ -52,8 +52,11 @@ class RLTrainConfig(BaseModel):
     early_termination: bool = True
     generation_batch_groups: int = Field(4, ge=1)  # groups per generate_batch call (inflight: groups of slots)
     # "batch": batch-synchronous transformers calls; "inflight": per-sequence scheduling with abort
-    # (mimo.generate.inflight_backend; sampling must be one temperature/top-p, as in GRPO)
-    rollout_backend: Literal["batch", "inflight"] = "batch"
+    # (mimo.generate.inflight_backend; sampling must be one temperature/top-p, as in GRPO); "vllm":
+    # vLLM's engine in this process (mimo.generate.vllm_streaming), the policy's weights pushed to it
+    # after every update (collective_rpc + reload_weights); ``vllm`` holds its engine arguments
+    rollout_backend: Literal["batch", "inflight", "vllm"] = "batch"
+    vllm: dict[str, Any] = Field(default_factory=dict)
     reward_workers: int = Field(2, ge=1)
     reward_timeout_s: float = Field(30.0, gt=0)
     checkpoint_every_steps: int = Field(5, ge=1)
@@ -72,6 +75,11 @@ def _step_tasks(sampler: Any, by_id: dict[str, Any], num_generations: int, seed:
     for k in range(limit):
         task = next(tasks_from_problems([by_id[sampler.draw()]], num_generations, system_prompt))
         yield replace(task, seed=seed + k * num_generations)
+
+
+def policy_weights(model: Any) -> dict[str, Any]:
+    """The weights a separate rollout engine needs after an update (the MTP layers are frozen in RL)."""
+    return {k: v for k, v in model.state_dict().items() if ".mtp_layers." not in k and not k.startswith("mtp_")}
 
 
 def _step_seed(seed: int, step: int) -> int:
@@ -189,13 +197,20 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
     sampling = SamplingParams(temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_completion_length,
                               seed=g.seed)
     slots = g.num_generations * cfg.generation_batch_groups
+    generator: Any
     if cfg.rollout_backend == "inflight":  # shares the policy: weights reach it in place after each update
-        generator: TransformersGenerator = InflightTransformersGenerator(
+        generator = InflightTransformersGenerator(
             cfg.init_from, model_obj=model, tokenizer_obj=tokenizer, sampling=sampling, max_sequences=slots)
+    elif cfg.rollout_backend == "vllm":  # its own copy of the weights: synced after every update
+        from mimo.generate.vllm_streaming import VLLMStreamingGenerator
+
+        generator = VLLMStreamingGenerator(cfg.init_from, max_sequences=slots, **cfg.vllm)
+        if step:  # resumed: vLLM loaded init_from, the policy is the checkpoint's
+            generator.update_weights(policy_weights(model))
     else:
         generator = TransformersGenerator(cfg.init_from, model_obj=model, tokenizer_obj=tokenizer, batch_size=slots)
     # the update must not run while the decode thread still drops aborted rows (same parameters)
-    hold = generator.paused if isinstance(generator, InflightTransformersGenerator) else contextlib.nullcontext
+    hold = getattr(generator, "paused", contextlib.nullcontext)
     rcfg = RolloutConfig(continuous=cfg.continuous, async_reward=cfg.async_reward,
                          early_termination=cfg.early_termination, sampling=sampling,
                          micro_batch_groups=cfg.generation_batch_groups, reward_workers=cfg.reward_workers,
@@ -225,6 +240,10 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
                 try:
                     with hold():
                         metrics = trainer.step(groups, inject_nan=cfg.fail_nan_at_step == step + 1)
+                    if cfg.rollout_backend == "vllm":
+                        t_sync = time.perf_counter()
+                        generator.update_weights(policy_weights(model))
+                        metrics["weight_sync_seconds"] = round(time.perf_counter() - t_sync, 3)
                 except FloatingPointError as e:
                     raise FloatingPointError(_save_last_good(e, trainer, step, before, ckpt_state, history, model,
                                                              ckpt_root, cfg.keep_last)) from e

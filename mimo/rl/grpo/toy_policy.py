@@ -57,4 +57,4 @@ def supervised_step(model: Any, tokenizer: Any, conversations: list[list[dict[st
     opt.zero_grad()
     loss.backward()
     opt.step()
-    return float(loss)
+    return float(loss.detach())
