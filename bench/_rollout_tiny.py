@@ -145,10 +145,7 @@ def run_tiny(args: argparse.Namespace) -> dict[str, Any]:
         rows[name], detail[name] = row, [m.to_dict() for m in steps]
         print(f"  {name}: {wall:.1f}s, valid {sum(m.valid_groups for m in steps)}, "
               f"waste {row['waste_fraction']:.1%} (scheduling {row['scheduling_waste_fraction']:.1%})", flush=True)
-    from transformers import AutoModelForCausalLM
-
-    train_step_s = _train_seconds(AutoModelForCausalLM.from_pretrained(model), gen.tokenizer, gen,
-                                  batches["naive"], args.g)
+    train_step_s = _train_seconds(gen.hf_model, gen.tokenizer, gen, batches["naive"], args.g)
     t2 = table2(rows, "naive", train_step_s * args.steps)
     val = {}
     for name, flags in (("naive", CONFIGS["naive"]), ("seamless", CONFIGS["+async reward"])):

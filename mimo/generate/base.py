@@ -8,6 +8,7 @@ profile, never presented as a model).
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -235,8 +236,6 @@ def generate_via_submit(generator: Any, requests: Sequence[GenerationRequest],
                         progress: ProgressFn | None = None) -> list[GenerationResult]:
     """``generate_batch`` of a streaming backend (``submit(request, on_done) -> handle``): submit
     every request and wait for all; results in request order, refusals as error results."""
-    import threading
-
     done = threading.Semaphore(0)
     results: list[GenerationResult | None] = [None] * len(requests)
 

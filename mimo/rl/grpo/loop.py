@@ -79,7 +79,7 @@ def _step_tasks(sampler: Any, by_id: dict[str, Any], num_generations: int, seed:
 
 def policy_weights(model: Any) -> dict[str, Any]:
     """The weights a separate rollout engine needs after an update (the MTP layers are frozen in RL)."""
-    return {k: v for k, v in model.state_dict().items() if ".mtp_layers." not in k and not k.startswith("mtp_")}
+    return {k: v for k, v in model.state_dict().items() if ".mtp_layers." not in k}
 
 
 def _step_seed(seed: int, step: int) -> int:

@@ -47,7 +47,7 @@ class StreamingGenerationWorkers(LaunchQueue):
         self.gate: Gate | None = None
         self.sync_post = False
         self._stop = False
-        self._running: dict[str, tuple[Launched, float]] = {}  # handle -> (task, submitted at)
+        self._running: dict[int, tuple[str, int]] = {}  # launch index -> (the generator's handle, epoch)
         self._busy: list[tuple[float, float, int, float]] = []  # (start, end, epoch, sequence-seconds)
         self._in_flight = 0  # sequences submitted, not yet ended or aborted
         generator.on_sequence_finished = self._slot_freed
@@ -58,17 +58,17 @@ class StreamingGenerationWorkers(LaunchQueue):
     def abort(self, epoch: int) -> int:
         """Cancel the running tasks of ``epoch`` (their samples are never returned); how many."""
         with self._cond:
-            mine = [(h, x) for h, (x, _) in self._running.items() if x.epoch == epoch]
+            mine = [(i, h) for i, (h, e) in self._running.items() if e == epoch]
         aborted = 0
-        for handle, x in mine:
+        for index, handle in mine:
             with self._cond:
-                if handle not in self._running:
+                if index not in self._running:
                     continue  # finished meanwhile
             if not self.generator.abort(handle):
                 continue  # its last sequence ended meanwhile: the result is on its way
             aborted += 1
             with self._cond:
-                self._running.pop(handle, None)
+                self._running.pop(index, None)
                 self._in_flight = self.generator.running_sequences
                 self._cond.notify_all()
         return aborted
@@ -93,7 +93,7 @@ class StreamingGenerationWorkers(LaunchQueue):
         with self._cond:
             self._stop = True
             self._queue.clear()
-            handles = list(self._running)
+            handles = [h for h, _ in self._running.values()]
             self._running.clear()
             self._cond.notify_all()
         for h in handles:
@@ -133,29 +133,22 @@ class StreamingGenerationWorkers(LaunchQueue):
             request = GenerationRequest(task.messages, replace(self.sampling, n=task.num_generations, seed=seed),
                                         f"{task.launch_index}")
             submitted = time.perf_counter()
-            holder: dict[str, str] = {}
-            ready = threading.Event()
 
-            def done(result: GenerationResult, end: float, item: Launched = item, t0: float = submitted,
-                     holder: dict[str, str] = holder, ready: threading.Event = ready) -> None:
-                ready.wait()
-                self._finished(holder.get("h", ""), item, result, t0, end)
+            def done(result: GenerationResult, end: float, item: Launched = item, t0: float = submitted) -> None:
+                self._finished(item, result, t0, end)
 
             try:
-                with self._cond:  # register before the result can arrive
-                    holder["h"] = handle = self.generator.submit(request, done)
-                    self._running[handle] = (item, submitted)
+                with self._cond:  # registered before the result can be handled (_finished takes this lock)
+                    self._running[task.launch_index] = (self.generator.submit(request, done), item.epoch)
             except Exception as e:  # noqa: BLE001 - a request the backend refuses fails this task only
                 with self._cond:
                     self._in_flight = self.generator.running_sequences
                 now = time.perf_counter()
                 self._post(item, GenerationResult(request.request_id, [], f"{type(e).__name__}: {e}"), now, now)
-            finally:
-                ready.set()
 
-    def _finished(self, handle: str, item: Launched, result: GenerationResult, start: float, end: float) -> None:
+    def _finished(self, item: Launched, result: GenerationResult, start: float, end: float) -> None:
         with self._cond:
-            if self._running.pop(handle, None) is None:
+            if self._running.pop(item.task.launch_index, None) is None:
                 return  # aborted
             self._busy.append((start, end, item.epoch, sum(result.sequence_seconds)))
             self._in_flight = self.generator.running_sequences

@@ -16,17 +16,15 @@ G = 4
 
 
 @pytest.fixture(scope="module")
-def streaming_generator(tmp_path_factory):
+def streaming_generator(tiny_chat_model_dir):
     import torch
 
     from mimo.generate.inflight_backend import InflightTransformersGenerator
-    from mimo.generate.tiny_model import build_tiny_chat_model, default_tokenizer_texts
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    out = build_tiny_chat_model(tmp_path_factory.mktemp("tiny"), texts=default_tokenizer_texts(200, 50),
-                                vocab_size=512, hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2)
-    gen = InflightTransformersGenerator(str(out), sampling=SAMPLING, max_sequences=2 * G, device="cpu")
+    gen = InflightTransformersGenerator(str(tiny_chat_model_dir), sampling=SAMPLING, max_sequences=2 * G,
+                                        device="cpu")
     yield gen
     gen.close()
     torch.set_num_threads(threads)

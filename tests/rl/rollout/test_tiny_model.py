@@ -10,13 +10,10 @@ from mimo.rl.rewards.math import MATH_STATUSES
 
 
 @pytest.fixture(scope="module")
-def tiny_generator(tmp_path_factory):
-    from mimo.generate.tiny_model import build_tiny_chat_model, default_tokenizer_texts
+def tiny_generator(tiny_chat_model_dir):
     from mimo.generate.transformers_backend import TransformersGenerator
 
-    out = build_tiny_chat_model(tmp_path_factory.mktemp("tiny"), texts=default_tokenizer_texts(200, 50),
-                                vocab_size=512, hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2)
-    gen = TransformersGenerator(str(out), device="cpu", batch_size=8)
+    gen = TransformersGenerator(str(tiny_chat_model_dir), device="cpu", batch_size=8)
     yield gen
     gen.close()
 
