@@ -2,11 +2,12 @@
 
 
 import json
+from typing import Any
 
 import dagster as dg
 import pyarrow.parquet as pq
 
-from assets.common import latest_artifact
+from assets.inputs import upstream_artifact
 from mimo.data.decontam import ContaminationIndex, load_benchmark_texts
 from mimo.paths import shared_dir
 from resources.lake import LakeResource
@@ -26,8 +27,8 @@ class ShareCheckConfig(dg.Config):
 
 
 @dg.asset_check(asset="deduplicated_pages", blocking=True, description="Dedup rate lies in the configured band.")
-def dedup_rate_in_band(config: DedupRateCheckConfig, lake: LakeResource) -> dg.AssetCheckResult:
-    art = latest_artifact(lake, "deduplicated_pages")
+def dedup_rate_in_band(context: dg.AssetCheckExecutionContext, config: DedupRateCheckConfig, lake: LakeResource) -> dg.AssetCheckResult:
+    art = upstream_artifact(context, lake, "deduplicated_pages")
     meta = json.loads(art["metadata"])
     rate = meta["dedup_rate"]
     return dg.AssetCheckResult(
@@ -36,8 +37,8 @@ def dedup_rate_in_band(config: DedupRateCheckConfig, lake: LakeResource) -> dg.A
     )
 
 
-def _shard_files(lake: LakeResource) -> list[str]:
-    art = latest_artifact(lake, "filtered_corpus")
+def _shard_files(context: Any, lake: LakeResource) -> list[str]:
+    art = upstream_artifact(context, lake, "filtered_corpus")
     fs = lake.lake().fs
     return sorted(p for p in fs.ls(art["path"], detail=False) if p.endswith(".parquet"))
 
@@ -47,8 +48,8 @@ def _read(lake: LakeResource, path: str, columns: list[str]):
 
 
 @dg.asset_check(asset="filtered_corpus", blocking=True, description="The corpus has shards and none is empty.")
-def no_empty_shard(lake: LakeResource) -> dg.AssetCheckResult:
-    files = _shard_files(lake)
+def no_empty_shard(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    files = _shard_files(context, lake)
     fs = lake.lake().fs
     rows = {}
     for f in files:
@@ -60,8 +61,8 @@ def no_empty_shard(lake: LakeResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="filtered_corpus", description="Math and code documents keep at least the configured share.")
-def math_code_share(config: ShareCheckConfig, lake: LakeResource) -> dg.AssetCheckResult:
-    domains = [d for f in _shard_files(lake) for d in _read(lake, f, ["domain"])["domain"].to_pylist()]
+def math_code_share(context: dg.AssetCheckExecutionContext, config: ShareCheckConfig, lake: LakeResource) -> dg.AssetCheckResult:
+    domains = [d for f in _shard_files(context, lake) for d in _read(lake, f, ["domain"])["domain"].to_pylist()]
     share = sum(d in ("math", "code") for d in domains) / max(len(domains), 1)
     return dg.AssetCheckResult(passed=share >= config.min_math_code_share,
                                severity=dg.AssetCheckSeverity.WARN,
@@ -71,10 +72,10 @@ def math_code_share(config: ShareCheckConfig, lake: LakeResource) -> dg.AssetChe
 
 @dg.asset_check(asset="filtered_corpus", blocking=True,
                 description="Zero 13-gram overlap with MATH-500, AIME 2024/2025 and HumanEval problems.")
-def no_benchmark_contamination(lake: LakeResource) -> dg.AssetCheckResult:
+def no_benchmark_contamination(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     index = ContaminationIndex.build(load_benchmark_texts(shared_dir()))
     hits = []
-    for f in _shard_files(lake):
+    for f in _shard_files(context, lake):
         table = _read(lake, f, ["url", "text"])
         for url, text in zip(table["url"].to_pylist(), table["text"].to_pylist()):
             found = index.hits(text)

@@ -137,21 +137,3 @@ def write_artifact(
         metadata={k: v if isinstance(v, dg.MetadataValue) else _md(v) for k, v in metadata.items()},
         data_version=dg.DataVersion(digest[:16]),
     )
-
-
-def latest_artifact(lake_res: LakeResource, asset: str, partition: str | None = None) -> dict[str, Any]:
-    """The newest cataloged artifact of an upstream asset (partition), or a clear error."""
-    rows = lake_res.catalog().latest(asset, partition)
-    if not rows:
-        where = f" partition {partition!r}" if partition else ""
-        raise dg.Failure(f"no materialized artifact of {asset}{where} in the catalog; materialize it first")
-    return rows[0]
-
-
-
-def corpus_rows(lake_res: LakeResource, columns: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """All documents of the latest ``filtered_corpus`` (every shard) and its catalog row."""
-    art = latest_artifact(lake_res, "filtered_corpus")
-    lake = lake_res.lake()
-    shards = sorted(p for p in lake.fs.ls(art["path"], detail=False) if p.endswith(".parquet"))
-    return [r for s in shards for r in lake.read_parquet(s, columns=columns).to_pylist()], art

@@ -6,7 +6,8 @@ from collections import Counter
 import dagster as dg
 import pyarrow as pa
 
-from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.inputs import upstream_artifact
 from mimo.data.decontam import ContaminationIndex, load_benchmark_texts
 from mimo.data.filtering import FilterConfig, decide
 from mimo.data.tagging.features import TOKEN_COUNTER, approx_tokens
@@ -28,6 +29,7 @@ class CorpusConfig(dg.Config):
     max_weight: float = 4.0
     heuristic_filters: list[str] = []
     shard_max_docs: int = 64
+    decontaminate: bool = True  # drop documents with a 13-gram of an evaluation set (off only for ablations)
 
 
 @dg.asset(
@@ -40,14 +42,14 @@ class CorpusConfig(dg.Config):
 )
 def filtered_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lake: LakeResource) -> dg.MaterializeResult:
     meter = MemoryMeter()
-    upstream = latest_artifact(lake, "tagged_pages")
+    upstream = upstream_artifact(context, lake, "tagged_pages")
     table = lake.lake().read_parquet(f"{upstream['path']}/pages.parquet")
-    cfg = FilterConfig(**config.model_dump())
+    cfg = FilterConfig(**config.model_dump(exclude={"decontaminate"}))
     index = ContaminationIndex.build(load_benchmark_texts(shared_dir()))
     rows = table.to_pylist()
     kept, reasons, contaminated = [], Counter(), []
     for row in rows:
-        hits = index.hits(row["text"])
+        hits = index.hits(row["text"]) if config.decontaminate else []
         failures = {name.removeprefix("heuristic_"): row[name] for name in row if name.startswith("heuristic_")}
         decision = decide(row["domain"], row["quality"], row["knowledge_density"], row["reasoning_depth"],
                           row["n_words"], hits, failures, cfg)
@@ -87,8 +89,8 @@ def _catalog_shards(context: dg.AssetExecutionContext, lake: LakeResource, resul
     """One catalog row per shard, linked to the crawl artifacts whose pages it holds."""
     catalog = lake.catalog()
     corpus_path = result.metadata["path"].value
-    crawl_ids = {r["partition"]: r["artifact_id"] for r in catalog.query(
-        "SELECT partition, artifact_id FROM latest_artifacts WHERE asset_key = 'crawl_warc'")}
+    crawl_ids = {r["partition"]: r["artifact_id"] for r in catalog.lineage(result.metadata["artifact_id"].value)
+                 if r["asset_key"] == "crawl_warc"}
     lake_obj = lake.lake()
     for k, shard in enumerate(shards):
         path = f"{corpus_path}/shard-{k:05d}.parquet"

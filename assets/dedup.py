@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.inputs import upstream_artifact
 from assets.partitions import crawl_partitions
 from mimo.data.dedup import MinHashConfig, content_hash, minhash_dedup, normalize_url
 from mimo.data.tagging.features import TOKEN_COUNTER, approx_tokens
@@ -31,16 +32,15 @@ class DedupConfig(dg.Config):
 
 def load_extracted(context: dg.AssetExecutionContext, lake: LakeResource) -> tuple[pa.Table, list[str], list[str]]:
     """All extracted pages of every known crawl partition, plus upstream ids and missing partitions."""
-    catalog = lake.catalog()
     partitions = sorted(context.instance.get_dynamic_partitions(crawl_partitions.name))
     tables, upstream, missing = [], [], []
     for key in partitions:
-        rows = catalog.latest("extracted_pages", key)
-        if not rows:
+        row = upstream_artifact(context, lake, "extracted_pages", key, required=False)
+        if row is None:
             missing.append(key)
             continue
-        upstream.append(rows[0]["artifact_id"])
-        tables.append(lake.lake().read_parquet(f"{rows[0]['path']}/pages.parquet"))
+        upstream.append(row["artifact_id"])
+        tables.append(lake.lake().read_parquet(f"{row['path']}/pages.parquet"))
     if not tables:
         raise dg.Failure("no extracted_pages artifacts yet: materialize crawl_warc and extracted_pages first")
     if missing:

@@ -1,4 +1,5 @@
-"""Evaluation assets: ``eval_results``, one partition per (checkpoint, benchmark), with MiMo's
+"""Evaluation assets: ``eval_base``, ``eval_sft``, ``eval_rl_zero``, ``eval_rl`` (one per checkpoint of
+the series), one partition per benchmark, with MiMo's
 sampling (temperature 0.6, top-p 0.95, repeats per benchmark), per-sample parquet, avg@n / pass@k /
 maj@n, and a regression check of each checkpoint against its parent (SFT and RL-Zero against Base,
 RL against SFT)."""
@@ -14,25 +15,28 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.inputs import upstream_artifact
 from assets.problems import read_problems
 from mimo.eval.evaluate import SAMPLE_SCHEMA
 from mimo.eval.runner import EvalSettings, EvaluationIncomplete, run_evaluation
-from mimo.eval.series import BENCHMARKS, MIMO_REPEATS, PARENT, SERIES
+from mimo.eval.series import (
+    BENCHMARKS,
+    EVAL_ASSETS,
+    MIMO_REPEATS,
+    PARENT,
+    SERIES,
+    SERIES_LABELS,
+)
 from mimo.generate.base import SamplingParams
 from mimo.lake.storage import config_hash
 from mimo.paths import expand
 from resources.lake import LakeResource
 
-eval_partitions = dg.MultiPartitionsDefinition({
-    "checkpoint": dg.StaticPartitionsDefinition(list(SERIES)),
-    "benchmark": dg.StaticPartitionsDefinition(list(BENCHMARKS)),
-})
 
-
-def eval_partition_id(checkpoint: str, benchmark: str) -> str:
-    """The catalog partition (and lake directory) of one evaluation."""
-    return f"{checkpoint}__{benchmark}"
+def eval_asset_name(checkpoint: str) -> str:
+    """The evaluation asset of one checkpoint of the series (``eval_base``, ``eval_sft``, ...)."""
+    return EVAL_ASSETS[checkpoint]
 
 
 class EvalConfig(dg.Config):
@@ -55,10 +59,10 @@ class EvalConfig(dg.Config):
     work_root: str = "{state}/eval-work"
 
 
-def benchmark_problems(lake: LakeResource, benchmark: str, cap: int, seed: int) -> tuple[list, dict]:
+def benchmark_problems(context: Any, lake: LakeResource, benchmark: str, cap: int, seed: int) -> tuple[list, dict]:
     """The problems of one benchmark from the latest ``evaluation_sets`` (the held-out toy split for
     ``toy_heldout``), capped by a seeded sample; and that artifact's catalog row."""
-    problems, art = read_problems(lake, "evaluation_sets")
+    problems, art = read_problems(context, lake, "evaluation_sets")
     if benchmark == "toy_heldout":
         chosen = [p for p in problems if p.split == "heldout"]
     else:
@@ -72,7 +76,7 @@ def benchmark_problems(lake: LakeResource, benchmark: str, cap: int, seed: int) 
     return chosen, art
 
 
-def regression_vs_parent(config: EvalConfig, lake: LakeResource, checkpoint: str, benchmark: str,
+def regression_vs_parent(context: Any, config: EvalConfig, lake: LakeResource, checkpoint: str, benchmark: str,
                          metrics: dict, n: int) -> tuple[bool, dict[str, Any]]:
     """(passed, details): pass@1 of this evaluation against the parent checkpoint's latest one on
     the same benchmark; a drop beyond max(tolerance, 2 standard errors) fails."""
@@ -81,10 +85,10 @@ def regression_vs_parent(config: EvalConfig, lake: LakeResource, checkpoint: str
     meta: dict[str, Any] = {"checkpoint": checkpoint, "benchmark": benchmark, "parent": parent or "none"}
     if parent is None:
         return True, {**meta, "note": "the base model has no parent"}
-    rows = lake.catalog().latest("eval_results", eval_partition_id(parent, benchmark))
-    if not rows:
+    row = upstream_artifact(context, lake, eval_asset_name(parent), benchmark, required=False)
+    if row is None:
         return True, {**meta, "note": f"{parent} not evaluated on {benchmark} yet"}
-    parent_meta = json.loads(rows[0]["metadata"])
+    parent_meta = json.loads(row["metadata"])
     p_child, p_parent = metrics.get(key, 0.0), parent_meta["metrics"].get(f"avg@{parent_meta['n']}", 0.0)
     n_child, n_parent = max(metrics.get("samples", 1), 1), max(parent_meta["metrics"].get("samples", 1), 1)
     se = math.sqrt(p_child * (1 - p_child) / n_child + p_parent * (1 - p_parent) / n_parent)
@@ -92,24 +96,45 @@ def regression_vs_parent(config: EvalConfig, lake: LakeResource, checkpoint: str
     delta = p_child - p_parent
     return bool(delta >= -tolerance), {**meta, "pass@1": round(p_child, 4), "parent_pass@1": round(p_parent, 4),
                                        "delta": round(delta, 4), "tolerance": round(tolerance, 4),
-                                       "parent_artifact": rows[0]["artifact_id"]}
+                                       "parent_artifact": row["artifact_id"]}
 
 
-@dg.asset(
-    partitions_def=eval_partitions, deps=[*SERIES.values(), "evaluation_sets"], group_name="evaluation",
-    kinds={"parquet"}, code_version="eval-v1", pool="gpu",
-    check_specs=[dg.AssetCheckSpec("no_regression_vs_parent", asset="eval_results",
-                                   description="pass@1 not below the parent checkpoint's beyond noise "
-                                               "(2 standard errors or the configured tolerance)")],
-    description="One checkpoint on one benchmark: n samples per problem at MiMo's settings (temperature 0.6, "
-                "top-p 0.95), per-sample parquet, pass@1 as the mean over repeats, pass@k, maj@n. Resumable.",
-)
-def eval_results(context: dg.AssetExecutionContext, config: EvalConfig, lake: LakeResource) -> dg.MaterializeResult:
-    keys = context.partition_key.keys_by_dimension
-    checkpoint, benchmark = keys["checkpoint"], keys["benchmark"]
+def build_eval_assets(benchmarks: list[str] | None = None) -> list[dg.AssetsDefinition]:
+    """One evaluation asset per checkpoint of the series, partitioned by benchmark (the profile's
+    ``eval_benchmarks``; all known benchmarks when empty). Each depends only on the checkpoint it
+    evaluates and on ``evaluation_sets``, so retraining one model makes only its evaluations stale."""
+    unknown = sorted(set(benchmarks or ()) - set(BENCHMARKS))
+    if unknown:
+        raise ValueError(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}")
+    partitions = dg.StaticPartitionsDefinition(list(benchmarks or BENCHMARKS))
+    return [_eval_asset(checkpoint, partitions) for checkpoint in SERIES]
+
+
+def _eval_asset(checkpoint: str, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    name = eval_asset_name(checkpoint)
+
+    @dg.asset(
+        name=name, partitions_def=partitions, deps=[SERIES[checkpoint], "evaluation_sets"], group_name="evaluation",
+        kinds={"parquet"}, code_version="eval-v2", pool="gpu",
+        check_specs=[dg.AssetCheckSpec("no_regression_vs_parent", asset=name,
+                                       description="pass@1 not below the parent checkpoint's beyond noise "
+                                                   "(2 standard errors or the configured tolerance)")],
+        description=f"{SERIES_LABELS[checkpoint]} ({SERIES[checkpoint]}) on one benchmark (a partition): n samples "
+                    "per problem at MiMo's settings (temperature 0.6, top-p 0.95), per-sample parquet, pass@1 as "
+                    "the mean over repeats, pass@k, maj@n. Resumable.",
+    )
+    def _evaluate(context: dg.AssetExecutionContext, config: EvalConfig, lake: LakeResource) -> dg.MaterializeResult:
+        return evaluate_checkpoint(context, config, lake, checkpoint, context.partition_key)
+
+    return _evaluate
+
+
+def evaluate_checkpoint(context: dg.AssetExecutionContext, config: EvalConfig, lake: LakeResource, checkpoint: str,
+                        benchmark: str) -> dg.MaterializeResult:
+    """Evaluate one checkpoint of the series on one benchmark and catalog the samples and metrics."""
     meter = MemoryMeter()
-    ckpt = latest_artifact(lake, SERIES[checkpoint])
-    problems, sets = benchmark_problems(lake, benchmark, config.max_problems.get(benchmark, 0), config.seed)
+    ckpt = upstream_artifact(context, lake, SERIES[checkpoint])
+    problems, sets = benchmark_problems(context, lake, benchmark, config.max_problems.get(benchmark, 0), config.seed)
     n = config.repeats.get(benchmark, 1)
     settings = EvalSettings(
         n=n, sampling=SamplingParams(temperature=config.temperature, top_p=config.top_p,
@@ -139,7 +164,7 @@ def eval_results(context: dg.AssetExecutionContext, config: EvalConfig, lake: La
                              log=context.log.info, show_progress=False)
     except EvaluationIncomplete as e:
         raise dg.Failure(str(e)) from e
-    passed, regression = regression_vs_parent(config, lake, checkpoint, benchmark, run.metrics, n)
+    passed, regression = regression_vs_parent(context, config, lake, checkpoint, benchmark, run.metrics, n)
 
     def write(tmp: str) -> WriteStats:
         pq.write_table(pa.Table.from_pylist(run.rows, schema=SAMPLE_SCHEMA), f"{tmp}/samples.parquet")
@@ -158,7 +183,7 @@ def eval_results(context: dg.AssetExecutionContext, config: EvalConfig, lake: La
         })
 
     result = write_artifact(context, lake, identity, write, upstream_ids=[ckpt["artifact_id"], sets["artifact_id"]],
-                            partition=eval_partition_id(checkpoint, benchmark), meter=meter)
+                            partition=benchmark, meter=meter)
     check = dg.AssetCheckResult(check_name="no_regression_vs_parent", passed=passed,
                                 severity=dg.AssetCheckSeverity.WARN, metadata=regression)
     return dg.MaterializeResult(metadata=result.metadata, data_version=result.data_version, check_results=[check])

@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 import pyarrow as pa
 
-from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
 from assets.crawl import SKIP_SCHEMA
+from assets.inputs import upstream_artifact
 from assets.partitions import crawl_partitions
 from mimo.data.extract import ExtractConfig, GuardedExtractor
 from mimo.data.tagging.features import TOKEN_COUNTER, approx_tokens
@@ -66,7 +67,7 @@ def _extract_all(rows: list[dict], cfg: ExtractConfig, workers: int, log, every:
 def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig, lake: LakeResource) -> dg.MaterializeResult:
     meter = MemoryMeter()
     partition = context.partition_key
-    upstream = latest_artifact(lake, "crawl_warc", partition)
+    upstream = upstream_artifact(context, lake, "crawl_warc", partition)
     lake_obj = lake.lake()
     records = lake_obj.read_parquet(f"{upstream['path']}/records.parquet").to_pylist()
     cfg = ExtractConfig(timeout_s=config.timeout_s, memory_limit_mb=config.memory_limit_mb,

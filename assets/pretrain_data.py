@@ -3,7 +3,8 @@
 
 import dagster as dg
 
-from assets.common import MemoryMeter, WriteStats, corpus_rows, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.inputs import corpus_rows
 from assets.tokenizer import load_tokenizer, synthetic_texts
 from mimo.data.stage_data import StageDataSpec, build_stage_data, render_sources
 from resources.lake import LakeResource
@@ -47,9 +48,9 @@ def _make(stage: str) -> dg.AssetsDefinition:
             spec = StageDataSpec(**config.model_dump())
         except ValueError as e:
             raise dg.Failure(f"bad data config for {stage}: {e}") from e
-        tok, tok_art = load_tokenizer(lake)
-        rows, corpus = corpus_rows(lake, ["doc_id", "text", "domain", "weight"])
-        conversations, synth_id = synthetic_texts(lake) if spec.shares.get("synthetic", 0) > 0 else ([], None)
+        tok, tok_art = load_tokenizer(context, lake)
+        rows, corpus = corpus_rows(context, lake, ["doc_id", "text", "domain", "weight"])
+        conversations, synth_id = synthetic_texts(context, lake) if spec.shares.get("synthetic", 0) > 0 else ([], None)
         tokens, docs = render_sources(rows, conversations, tok)
         eos_id = tok.convert_tokens_to_ids("<|endoftext|>")
         if eos_id is None or eos_id == tok.unk_token_id:

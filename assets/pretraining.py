@@ -16,7 +16,8 @@ from typing import Any
 import dagster as dg
 import yaml
 
-from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.inputs import upstream_artifact
 from mimo.cluster.job import JobSpec
 from mimo.lake.storage import config_hash
 from mimo.paths import expand
@@ -105,9 +106,9 @@ def train_stage(context: dg.AssetExecutionContext, config: StageTrainingConfig, 
     """Run one training stage through the cluster resource and catalog its final model
     (``stage_tokens`` overrides the config's, e.g. SFT epochs × shard tokens)."""
     meter = MemoryMeter()
-    data = latest_artifact(lake, data_asset)
-    tok = latest_artifact(lake, "tokenizer")
-    init = latest_artifact(lake, previous) if previous else None
+    data = upstream_artifact(context, lake, data_asset)
+    tok = upstream_artifact(context, lake, "tokenizer")
+    init = upstream_artifact(context, lake, previous) if previous else None
     init_summary = json.loads(init["metadata"]).get("summary", {}) if init else {}
     tokens_offset = int(init_summary.get("global_tokens_end", 0))
     key = config_hash({"config": config.model_dump(), "data": data["content_hash"], "tokenizer": tok["content_hash"],
@@ -161,7 +162,7 @@ def pretrain_stage1(context: dg.AssetExecutionContext, config: StageTrainingConf
     return train_stage(context, config, lake, cluster, "stage1", "pretrain_data_stage1", None, 1)
 
 
-@dg.asset(deps=["pretrain_data_stage2", "pretrain_stage1"], group_name="pretraining", kinds={"pytorch"},
+@dg.asset(deps=["pretrain_data_stage2", "tokenizer", "pretrain_stage1"], group_name="pretraining", kinds={"pytorch"},
           code_version="pretrain-v1", pool="gpu",
           description="Stage 2: math and code raised to about 70%, from the stage-1 checkpoint.")
 def pretrain_stage2(context: dg.AssetExecutionContext, config: StageTrainingConfig, lake: LakeResource,
@@ -169,7 +170,7 @@ def pretrain_stage2(context: dg.AssetExecutionContext, config: StageTrainingConf
     return train_stage(context, config, lake, cluster, "stage2", "pretrain_data_stage2", "pretrain_stage1", 2)
 
 
-@dg.asset(deps=["pretrain_data_stage3", "pretrain_stage2"], group_name="pretraining", kinds={"pytorch"},
+@dg.asset(deps=["pretrain_data_stage3", "tokenizer", "pretrain_stage2"], group_name="pretraining", kinds={"pytorch"},
           code_version="pretrain-v1", pool="gpu",
           description="Stage 3 (the base model): 32K context (tiny: 1024), RoPE θ 640k, ~10% synthetic reasoning.")
 def pretrain_stage3(context: dg.AssetExecutionContext, config: StageTrainingConfig, lake: LakeResource,
@@ -177,7 +178,7 @@ def pretrain_stage3(context: dg.AssetExecutionContext, config: StageTrainingConf
     return train_stage(context, config, lake, cluster, "stage3", "pretrain_data_stage3", "pretrain_stage2", 3)
 
 
-@dg.asset(deps=["pretrain_data_stage3", "pretrain_stage3"], group_name="pretraining", kinds={"pytorch"},
+@dg.asset(deps=["pretrain_data_stage3", "tokenizer", "pretrain_stage3"], group_name="pretraining", kinds={"pytorch"},
           code_version="mtp-expansion-v1", pool="gpu",
           description="MTP expansion: MTP layer 0 copied into more layers, trained with everything else frozen "
                       "(drafts for speculative decoding).")

@@ -5,13 +5,20 @@ import glob
 import re
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 
-from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.inputs import upstream_artifact
 from mimo.paths import expand
 from mimo.problems.benchmarks import load_benchmark
-from mimo.problems.records import Problem, problems_to_table, read_jsonl, table_to_problems
+from mimo.problems.records import (
+    Problem,
+    problems_to_table,
+    read_jsonl,
+    table_to_problems,
+)
 from mimo.problems.toy import generate_toy_problems
 from resources.lake import LakeResource
 
@@ -36,9 +43,9 @@ class EvaluationSetsConfig(dg.Config):
     include_heldout_problems: bool = True  # the tiny profile evaluates on the toy held-out split
 
 
-def read_problems(lake: LakeResource, asset: str) -> tuple[list[Problem], dict]:
+def read_problems(context: Any, lake: LakeResource, asset: str) -> tuple[list[Problem], dict]:
     """Problems of the latest artifact of a problem asset, and its catalog row."""
-    art = latest_artifact(lake, asset)
+    art = upstream_artifact(context, lake, asset)
     return table_to_problems(lake.lake().read_parquet(f"{art['path']}/problems.parquet")), art
 
 
@@ -118,7 +125,7 @@ def evaluation_sets(context: dg.AssetExecutionContext, config: EvaluationSetsCon
         problems += loaded
         context.log.info(f"{name}: {len(loaded)} problems")
     if config.include_heldout_problems:
-        training, art = read_problems(lake, "reasoning_problems")
+        training, art = read_problems(context, lake, "reasoning_problems")
         heldout = [p for p in training if p.split == "heldout"]
         problems += heldout
         upstream.append(art["artifact_id"])

@@ -9,6 +9,7 @@ from assets.common import MemoryMeter, WriteStats, write_artifact
 from assets.pretraining import _plot_md
 from mimo.eval.report import render_report, series_table
 from mimo.eval.report_data import collect_report_data
+from mimo.eval.series import EVAL_ASSETS
 from resources.lake import LakeResource
 
 
@@ -19,7 +20,7 @@ class ReportConfig(dg.Config):
 
 
 @dg.asset(
-    deps=["eval_results", "mtp_speculative_eval", "pretrain_stage1", "pretrain_stage2", "pretrain_stage3",
+    deps=[*EVAL_ASSETS.values(), "mtp_speculative_eval", "pretrain_stage1", "pretrain_stage2", "pretrain_stage3",
           "mtp_expansion", "sft_model", "rl_zero_model", "rl_model", "filtered_corpus"],
     group_name="evaluation", kinds={"html"}, code_version="report-v1",
     description="The evaluation report (report.html, report.md): the Base/SFT/RL-Zero/RL table per benchmark, "
@@ -29,7 +30,7 @@ def eval_report(context: dg.AssetExecutionContext, config: ReportConfig, lake: L
     meter = MemoryMeter()
     data = collect_report_data(lake.catalog())
     if not data.cells:
-        raise dg.Failure("no eval_results in the catalog yet: materialize eval_results partitions first (eval_job)")
+        raise dg.Failure(f"no evaluations in the catalog yet: materialize {', '.join(EVAL_ASSETS.values())} first")
     header, rows = series_table(data)
     identity = {**config.model_dump(), "inputs": data.artifacts_used}
 

@@ -11,7 +11,8 @@ from typing import Any
 import dagster as dg
 import yaml
 
-from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.inputs import upstream_artifact
 from assets.pretraining import _plot_md
 from mimo.cluster.job import JobSpec
 from mimo.lake.storage import config_hash
@@ -70,8 +71,8 @@ def train_rl_asset(context: dg.AssetExecutionContext, config: RLConfig, lake: La
                    cluster: ClusterResource, stage: str, init_asset: str) -> dg.MaterializeResult:
     """Run one RL job through the cluster resource and catalog its final model with lineage."""
     meter = MemoryMeter()
-    init = latest_artifact(lake, init_asset)
-    sets = [latest_artifact(lake, a) for a in ("rl_math_problems", "rl_code_problems")]
+    init = upstream_artifact(context, lake, init_asset)
+    sets = [upstream_artifact(context, lake, a) for a in ("rl_math_problems", "rl_code_problems")]
     files = [f"{a['path']}/problems.parquet" for a in sets]
     key = config_hash({"config": config.model_dump(), "init": init["content_hash"],
                        "problems": [a["content_hash"] for a in sets]})
@@ -96,14 +97,15 @@ def train_rl_asset(context: dg.AssetExecutionContext, config: RLConfig, lake: La
     init_summary = json.loads(init["metadata"]).get("summary", {})
 
     def write(tmp_dir: str) -> WriteStats:
+        from mimo.rl.history import history_metadata
+
         lake.lake().fs.put(str(final), f"{tmp_dir}/model", recursive=True)
-        last = history[-1] if history else {}
         metadata: dict[str, Any] = {
             "summary": {**done[-1], "tokens_by_stage": init_summary.get("tokens_by_stage", {})},
             "steps": len(history), "rl_config": rl_cfg, "metrics_messages": len(messages),
-            **{f"final_{k}": last.get(k) for k in ("reward_mean", "pass_rate", "idle_fraction", "waste_fraction",
-                                                   "easy_pool_size", "response_length_mean", "entropy")},
-            "reward_curve": [round(h["reward_mean"], 4) for h in history],
+            # final_<metric> from the last step that has it; reward_curve None where the update was
+            # skipped; skipped_update_steps, skip_reasons
+            **history_metadata(history),
             "initialized_from": init["path"],
             **{k: v for k, v in run.metadata.items()},
         }

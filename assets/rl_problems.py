@@ -11,7 +11,8 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.inputs import upstream_artifact
 from assets.problems import read_problems
 from assets.synthetic_reasoning import evaluation_index
 from mimo.lake.storage import Lake
@@ -73,14 +74,21 @@ def curate(context: dg.AssetExecutionContext, config: RLProblemsConfig, lake: La
     import random
 
     from mimo.generate.base import SamplingParams
-    from mimo.rl.curation import (check_reference_solutions, decontaminate_problems, dedup_problems,
-                                  difficulty_filter, filter_format, level_tests, pass_rate_histogram,
-                                  rollout_pass_rates)
+    from mimo.rl.curation import (
+        check_reference_solutions,
+        decontaminate_problems,
+        dedup_problems,
+        difficulty_filter,
+        filter_format,
+        level_tests,
+        pass_rate_histogram,
+        rollout_pass_rates,
+    )
 
     meter = MemoryMeter()
-    problems, prob_art = read_problems(lake, "reasoning_problems")
-    eval_problems, eval_art = read_problems(lake, "evaluation_sets")
-    sft = latest_artifact(lake, "sft_model")
+    problems, prob_art = read_problems(context, lake, "reasoning_problems")
+    eval_problems, eval_art = read_problems(context, lake, "evaluation_sets")
+    sft = upstream_artifact(context, lake, "sft_model")
     funnel: dict[str, Any] = {}
     pool = [p for p in problems if p.domain == domain and p.split == "train"]
     funnel["candidates"] = len(pool)

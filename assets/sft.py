@@ -8,7 +8,8 @@ from collections import Counter
 
 import dagster as dg
 
-from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.inputs import upstream_artifact
 from assets.pretraining import StageTrainingConfig, train_stage
 from assets.problems import read_problems
 from assets.synthetic_reasoning import evaluation_index
@@ -45,9 +46,9 @@ def sft_data(context: dg.AssetExecutionContext, config: SFTDataConfig, lake: Lak
     from mimo.sft.select import select_samples
 
     meter = MemoryMeter()
-    synth = latest_artifact(lake, "synthetic_reasoning")
-    tok_art = latest_artifact(lake, "tokenizer")
-    eval_problems, eval_art = read_problems(lake, "evaluation_sets")
+    synth = upstream_artifact(context, lake, "synthetic_reasoning")
+    tok_art = upstream_artifact(context, lake, "tokenizer")
+    eval_problems, eval_art = read_problems(context, lake, "evaluation_sets")
     rows = lake.lake().read_parquet(f"{synth['path']}/samples.parquet").to_pylist()
     by_strategy = Counter(r["strategy"] for r in rows)
     rows = [r for r in rows if r["strategy"] in config.strategies]
@@ -97,14 +98,14 @@ class SFTTrainingConfig(StageTrainingConfig):
     eval_rows: int = 4
 
 
-@dg.asset(deps=["sft_data", "pretrain_stage3"], group_name="sft", kinds={"pytorch"}, code_version="sft-v1",
+@dg.asset(deps=["sft_data", "tokenizer", "pretrain_stage3"], group_name="sft", kinds={"pytorch"}, code_version="sft-v1",
           pool="gpu",
           description="The SFT model: the base model (stage 3) fine-tuned on the SFT data with the loss on "
                       "assistant tokens only, samples packed without cross-sample attention, constant LR, "
                       "the MTP layer trained too.")
 def sft_model(context: dg.AssetExecutionContext, config: SFTTrainingConfig, lake: LakeResource,
               cluster: ClusterResource) -> dg.MaterializeResult:
-    data = latest_artifact(lake, "sft_data")
+    data = upstream_artifact(context, lake, "sft_data")
     meta = json.loads(data["metadata"])
     shard_tokens = int(meta["rows"]) * int(meta["seq_len"])
     stage_tokens = max(int(shard_tokens * config.epochs), config.batch_end * int(meta["seq_len"]))

@@ -12,7 +12,8 @@ from typing import Any
 
 import dagster as dg
 
-from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.inputs import upstream_artifact
 from mimo.paths import expand
 from resources.lake import LakeResource
 
@@ -92,7 +93,7 @@ def mtp_speculative_eval(context: dg.AssetExecutionContext, config: SpeculativeE
     from mimo.generate.speculative import measure_speculative, num_mtp_layers
 
     meter = MemoryMeter()
-    ckpt = latest_artifact(lake, "mtp_expansion")
+    ckpt = upstream_artifact(context, lake, "mtp_expansion")
     model_dir = f"{ckpt['path']}/model"
     model, tokenizer = _load(model_dir)
     layers = num_mtp_layers(model)

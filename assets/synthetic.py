@@ -9,11 +9,17 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from assets.common import MemoryMeter, WriteStats, corpus_rows, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.inputs import corpus_rows
 from assets.problems import read_problems
 from mimo.generate.base import Generator, SamplingParams
 from mimo.paths import expand
-from mimo.synth.general import GeneralConfig, generate_general, read_queries, template_queries
+from mimo.synth.general import (
+    GeneralConfig,
+    generate_general,
+    read_queries,
+    template_queries,
+)
 from mimo.synth.grounded import GroundedConfig, generate_grounded, select_documents
 from mimo.synth.samples import StrategyYield, SyntheticSample, samples_to_table
 from mimo.synth.solutions import SolutionConfig, generate_solutions
@@ -86,7 +92,7 @@ def _require_some(samples: list, tally: StrategyYield) -> None:
 def synthetic_grounded_analyses(context: dg.AssetExecutionContext, config: GroundedAssetConfig,
                                 lake: LakeResource, generator: GeneratorResource) -> dg.MaterializeResult:
     meter = MemoryMeter()
-    rows, corpus = corpus_rows(lake, ["doc_id", "title", "text", "domain", "reasoning_depth"])
+    rows, corpus = corpus_rows(context, lake, ["doc_id", "title", "text", "domain", "reasoning_depth"])
     cfg = GroundedConfig(min_reasoning_depth=config.min_reasoning_depth, domains=tuple(config.domains),
                          max_documents=config.max_documents, max_document_words=config.max_document_words,
                          samples_per_document=config.samples_per_document, params=config.params())
@@ -109,7 +115,7 @@ def synthetic_grounded_analyses(context: dg.AssetExecutionContext, config: Groun
 def synthetic_problem_solutions(context: dg.AssetExecutionContext, config: SolutionsAssetConfig,
                                 lake: LakeResource, generator: GeneratorResource) -> dg.MaterializeResult:
     meter = MemoryMeter()
-    problems, art = read_problems(lake, "reasoning_problems")
+    problems, art = read_problems(context, lake, "reasoning_problems")
     cfg = SolutionConfig(splits=tuple(config.splits), samples_per_problem=config.samples_per_problem,
                          max_kept_per_problem=config.max_kept_per_problem, params=config.params(),
                          verify_workers=config.verify_workers, math_timeout_s=config.math_timeout_s,

@@ -8,7 +8,8 @@ from collections import Counter
 import dagster as dg
 import pyarrow as pa
 
-from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.inputs import upstream_artifact
 from assets.problems import read_problems
 from mimo.data.decontam import SFT_NGRAM, ContaminationIndex, decontaminate
 from mimo.problems.records import Problem
@@ -44,11 +45,11 @@ def evaluation_index(problems: list[Problem], n: int) -> ContaminationIndex:
 def synthetic_reasoning(context: dg.AssetExecutionContext, config: SyntheticReasoningConfig,
                         lake: LakeResource) -> dg.MaterializeResult:
     meter = MemoryMeter()
-    eval_problems, eval_art = read_problems(lake, "evaluation_sets")
+    eval_problems, eval_art = read_problems(context, lake, "evaluation_sets")
     index = evaluation_index(eval_problems, config.ngram)
     rows, upstream, yields = [], [eval_art["artifact_id"]], {}
     for strategy, asset in STRATEGY_ASSETS.items():
-        art = latest_artifact(lake, asset)
+        art = upstream_artifact(context, lake, asset)
         upstream.append(art["artifact_id"])
         part = lake.lake().read_parquet(f"{art['path']}/samples.parquet").to_pylist()
         rows += part
@@ -77,11 +78,11 @@ def synthetic_reasoning(context: dg.AssetExecutionContext, config: SyntheticReas
 
 @dg.asset_check(asset="synthetic_reasoning", blocking=True,
                 description="Re-scans the output: no sample shares an n-gram with any evaluation set.")
-def synthetic_no_eval_contamination(lake: LakeResource) -> dg.AssetCheckResult:
-    art = latest_artifact(lake, "synthetic_reasoning")
+def synthetic_no_eval_contamination(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    art = upstream_artifact(context, lake, "synthetic_reasoning")
     ngram = int(json.loads(art["metadata"])["decontamination"]["ngram"])
     rows = lake.lake().read_parquet(f"{art['path']}/samples.parquet").to_pylist()
-    eval_problems, _ = read_problems(lake, "evaluation_sets")
+    eval_problems, _ = read_problems(context, lake, "evaluation_sets")
     _, report = decontaminate(rows, evaluation_index(eval_problems, ngram), sample_text)
     return dg.AssetCheckResult(passed=report.removed == 0, metadata={"ngram": ngram, **{
         k: dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v for k, v in report.to_metadata().items()}})

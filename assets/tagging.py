@@ -8,7 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from assets.common import MemoryMeter, WriteStats, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.inputs import upstream_artifact
 from mimo.data.tagging.annotator import DOMAINS, annotate
 from mimo.data.tagging.classifier import TaggerModel, TaggerModelConfig
 from mimo.data.tagging.features import text_stats
@@ -43,7 +44,7 @@ def _hand_domains(path: str | None) -> dict[str, str]:
 )
 def tagger_model(context: dg.AssetExecutionContext, config: TaggerTrainConfig, lake: LakeResource) -> dg.MaterializeResult:
     meter = MemoryMeter()
-    upstream = latest_artifact(lake, "deduplicated_pages")
+    upstream = upstream_artifact(context, lake, "deduplicated_pages")
     table = lake.lake().read_parquet(f"{upstream['path']}/pages.parquet", columns=["doc_id", "url", "text"])
     hand = _hand_domains(config.hand_labels)
     texts, urls = table["text"].to_pylist(), table["url"].to_pylist()
@@ -92,8 +93,8 @@ def tagged_pages(context: dg.AssetExecutionContext, config: TaggingConfig, lake:
     if config.backend != "classifier":
         raise dg.Failure(f"tagger backend {config.backend!r} needs the generator resource, not configured in this profile")
     meter = MemoryMeter()
-    pages_art = latest_artifact(lake, "deduplicated_pages")
-    model_art = latest_artifact(lake, "tagger_model")
+    pages_art = upstream_artifact(context, lake, "deduplicated_pages")
+    model_art = upstream_artifact(context, lake, "tagger_model")
     table = lake.lake().read_parquet(f"{pages_art['path']}/pages.parquet")
     tagger = ClassifierTagger(TaggerModel.load(model_art["path"]))
     texts = table["text"].to_pylist()

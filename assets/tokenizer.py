@@ -2,9 +2,12 @@
 reasoning data (tiny profile), or an existing Hugging Face tokenizer (cluster: Qwen2's)."""
 
 
+from typing import Any
+
 import dagster as dg
 
-from assets.common import MemoryMeter, WriteStats, corpus_rows, latest_artifact, write_artifact
+from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.inputs import corpus_rows, upstream_artifact
 from mimo.paths import expand
 from resources.lake import LakeResource
 
@@ -17,9 +20,9 @@ class TokenizerConfig(dg.Config):
     pretrained: str | None = None
 
 
-def synthetic_texts(lake: LakeResource) -> tuple[list[list[dict]], str]:
+def synthetic_texts(context: Any, lake: LakeResource) -> tuple[list[list[dict]], str]:
     """Conversations of the latest synthetic_reasoning artifact and its id."""
-    art = latest_artifact(lake, "synthetic_reasoning")
+    art = upstream_artifact(context, lake, "synthetic_reasoning")
     table = lake.lake().read_parquet(f"{art['path']}/samples.parquet", columns=["messages"])
     return table.column("messages").to_pylist(), art["artifact_id"]
 
@@ -36,8 +39,8 @@ def tokenizer(context: dg.AssetExecutionContext, config: TokenizerConfig, lake: 
     from mimo.model.tokenizer import train_tokenizer
 
     meter = MemoryMeter()
-    rows, corpus = corpus_rows(lake, ["text"])
-    conversations, synth_id = synthetic_texts(lake)
+    rows, corpus = corpus_rows(context, lake, ["text"])
+    conversations, synth_id = synthetic_texts(context, lake)
     if config.pretrained:
         tok = AutoTokenizer.from_pretrained(expand(config.pretrained))
         if tok.chat_template is None:
@@ -62,10 +65,10 @@ def tokenizer(context: dg.AssetExecutionContext, config: TokenizerConfig, lake: 
                           upstream_ids=[corpus["artifact_id"], synth_id], meter=meter)
 
 
-def load_tokenizer(lake: LakeResource):
+def load_tokenizer(context: Any, lake: LakeResource):
     """The latest tokenizer artifact as a transformers tokenizer, plus its catalog row."""
     from transformers import AutoTokenizer
 
-    art = latest_artifact(lake, "tokenizer")
+    art = upstream_artifact(context, lake, "tokenizer")
     return AutoTokenizer.from_pretrained(art["path"]), art
 

@@ -119,11 +119,13 @@ def plot(result: dict, png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from mimo.rl.history import series
+
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
-    for scheme, rows in result["curves"].items():
-        steps = [r["step"] for r in rows]
-        a.plot(steps, [r["pass_rate"] for r in rows], marker="o", label=scheme)
-        b.plot(steps, [r["reward_mean"] for r in rows], marker="o", label=scheme)
+    for scheme, rows in result["curves"].items():  # a step with no scored rollout has no point
+        for ax, key in ((a, "pass_rate"), (b, "reward_mean")):
+            if points := series(rows, key):
+                ax.plot(*zip(*points), marker="o", label=scheme)
     a.set_title("pass rate (all tests) of the step's rollouts")
     b.set_title("mean reward of the step's rollouts (own scheme)")
     for ax in (a, b):

@@ -66,6 +66,7 @@ def main() -> int:
     from mimo.problems.records import problems_to_table
     from mimo.rl.grpo.loop import RLTrainConfig, train_rl
     from mimo.rl.grpo.toy_policy import PHRASINGS, digit_problems, teach_random_digits
+    from mimo.rl.history import per_step
 
     torch.set_num_threads(1)
     start = time.perf_counter()
@@ -102,12 +103,13 @@ def main() -> int:
             after = {"held_out": pass_at_1(final, held_out, args.n, args.seed),
                      "train": pass_at_1(final, train, args.n, args.seed)}
             curve = [{k: h.get(k) for k in ("step", "rollout_pass_rate", "valid_groups", "rollout_seconds",
-                                            "step_seconds", "loss", "entropy")} for h in history]
+                                            "step_seconds", "loss", "entropy", "update_skipped")} for h in history]
             result["runs"][backend] = {"after": after, "rl_seconds": round(rl_s, 1), "curve": curve}
             print(f"{backend}: after {args.steps} GRPO steps ({rl_s:.1f} s, rollouts "
                   f"{sum(c['rollout_seconds'] for c in curve):.1f} s): pass@1 held-out {after['held_out']:.3f} "
                   f"({100 * (after['held_out'] - before['held_out']):+.1f} points), train {after['train']:.3f}")
-            print("  rollout pass rate per step: " + " ".join(f"{c['rollout_pass_rate']:.2f}" for c in curve),
+            rates = per_step(curve, "rollout_pass_rate", 2)  # None: no rollout of the step was scored
+            print("  rollout pass rate per step: " + " ".join("-" if r is None else f"{r:.2f}" for r in rates),
                   flush=True)
     result["seconds"] = round(time.perf_counter() - start, 1)
     out = Path(args.out)

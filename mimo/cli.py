@@ -15,8 +15,13 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mimo.paths import expand, shared_dir
+
+if TYPE_CHECKING:
+    from mimo.lake.catalog import Catalog
 
 DEFAULT_CATALOG = "{state}/lake/_catalog/catalog.duckdb"
 
@@ -47,18 +52,40 @@ def _cmd_crawl(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_catalog(args: argparse.Namespace) -> int:
+def _open_catalog(arg: str | None) -> Catalog:
+    """The existing catalog, read-only (the command never creates or writes it)."""
     from mimo.lake.catalog import Catalog
 
-    for row in Catalog(_catalog_path(args.catalog), create=False).query(args.sql):
+    return Catalog(_catalog_path(arg), create=False)
+
+
+def _catalog_errors(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A locked catalog or bad SQL is one ``error:`` line, not a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        import duckdb
+
+        from mimo.lake.catalog import CatalogLockError
+
+        try:
+            return fn(args)
+        except (CatalogLockError, duckdb.Error) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+@_catalog_errors
+def _cmd_catalog(args: argparse.Namespace) -> int:
+    for row in _open_catalog(args.catalog).query(args.sql):
         print(json.dumps(row, default=str))
     return 0
 
 
+@_catalog_errors
 def _cmd_lineage(args: argparse.Namespace) -> int:
-    from mimo.lake.catalog import Catalog
-
-    catalog = Catalog(_catalog_path(args.catalog), create=False)
+    catalog = _open_catalog(args.catalog)
     found = catalog.find(args.artifact)
     if not found and (latest := catalog.latest(args.artifact)):
         found = latest[0]  # an asset name: its newest artifact (e.g. `mimo lineage rl_model`)

@@ -1,6 +1,7 @@
 """The Dagster code location: assets, checks, jobs, sensors and resources for the active profile.
 
-The profile comes from ``MIMO_PROFILE`` (default ``tiny``); see ``pipelines/profiles/``.
+The profile comes from ``MIMO_PROFILE`` (default ``tiny``); see ``pipelines/profiles/``. Its asset
+settings become the assets' config defaults, so every launch path uses them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from assets import (
     corpus,
     crawl,
     dedup,
-    evaluation,
     extraction,
     pretrain_data,
     pretraining,
@@ -27,7 +27,10 @@ from assets import (
     tagging,
     tokenizer,
 )
+from assets.evaluation import build_eval_assets
+from pipelines.automation import with_automation
 from pipelines.jobs import build_jobs
+from pipelines.profile_config import apply_profile_defaults
 from pipelines.profiles import Profile, load_profile
 from pipelines.sensors import build_schedules, build_sensors
 from resources.cluster import ClusterResource
@@ -35,18 +38,22 @@ from resources.generator import GeneratorResource
 from resources.lake import CrawlSourceResource, LakeResource
 
 ASSET_MODULES = [crawl, extraction, dedup, tagging, corpus, problems, synthetic, synthetic_reasoning, tokenizer,
-                 pretrain_data, pretraining, sft, rl_problems, rl, evaluation, speculative, report]
+                 pretrain_data, pretraining, sft, rl_problems, rl, speculative, report]
 CHECK_MODULES = [checks, synthetic_reasoning]
 
 
 def build_definitions(profile: Profile) -> dg.Definitions:
     """Definitions for one profile."""
+    eval_assets = build_eval_assets(profile.eval_benchmarks)
+    assets, asset_checks = apply_profile_defaults(
+        [*dg.load_assets_from_modules(ASSET_MODULES), *eval_assets],
+        dg.load_asset_checks_from_modules(CHECK_MODULES), profile)
     return dg.Definitions(
-        assets=dg.load_assets_from_modules(ASSET_MODULES),
-        asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
+        assets=with_automation(assets, profile.automate_training),
+        asset_checks=asset_checks,
         jobs=build_jobs(profile),
-        sensors=build_sensors(profile.sensors_running_by_default, profile.eval_benchmarks),
-        schedules=build_schedules(profile.eval_benchmarks, profile.assets.get("eval_results")),
+        sensors=build_sensors(profile.sensors_running_by_default),
+        schedules=build_schedules(list(eval_assets[0].partitions_def.get_partition_keys())),
         resources={
             "lake": LakeResource(root=profile.lake_root, catalog_path=profile.catalog_path),
             "crawl_source": CrawlSourceResource(input_uri=profile.crawl_input),

@@ -1,35 +1,45 @@
 """Materialize every asset of a profile on the local Dagster instance and say where results are.
 
     python -m pipelines.run [--profile tiny] [--only-new]
-    python -m pipelines.run --asset NAME [--asset NAME ...] [--partition KEY]   # just these, profile config
+    python -m pipelines.run --asset NAME [--asset NAME ...] [--partition KEY]   # just these
 
-It does what the sensors would do, in the foreground: builds the tiny crawl when the profile asks
-for it, adds one dynamic partition per WARC file, runs ``crawl_job`` for each partition, then
-``corpus_job``, ``reasoning_data_job``, ``pretrain_job``, ``post_training_job``, ``rl_job``, one
-``eval_job`` run per (checkpoint, benchmark) of the profile, and ``report_job``; prints where the
-report is. Runs land in the same instance the UI reads (``scripts/dagster-ui.sh``).
+It does what the sensors and automation would do, in the foreground: builds the tiny crawl when
+the profile asks for it, adds one dynamic partition per WARC file, runs ``crawl_job`` for each
+partition, then ``corpus_job``, ``reasoning_data_job``, ``pretrain_job``, ``post_training_job``,
+``rl_job``, each checkpoint's evaluation per benchmark of the profile (``eval_job``), and
+``report_job``; prints where the report is. Every asset runs with the profile's settings (its
+config defaults). Runs land in the same instance the UI reads (``scripts/dagster-ui.sh``).
 """
 
 import argparse
 import json
+import os
 import sys
 import time
+from pathlib import Path
 
 import dagster as dg
 
 from assets.partitions import crawl_partitions
 from mimo.data.tiny_crawl import build_tiny_crawl
-from mimo.eval.series import SERIES
+from mimo.eval.series import EVAL_ASSETS, SERIES
 from mimo.paths import expand, shared_dir, state_dir
 from pipelines.definitions import build_definitions
 from pipelines.profiles import load_profile
 
 
 def _instance() -> dg.DagsterInstance:
+    """The Dagster instance of ``DAGSTER_HOME``, which must hold a ``dagster.yaml``."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        sys.exit("error: DAGSTER_HOME is not set; source scripts/env.sh first (it points DAGSTER_HOME at this repo)")
+    if not (Path(home) / "dagster.yaml").is_file():
+        sys.exit(f"error: DAGSTER_HOME={home} has no dagster.yaml, so runs would go to an unconfigured instance "
+                 "that the UI does not read; source scripts/env.sh (it points DAGSTER_HOME at this repo)")
     try:
         return dg.DagsterInstance.get()
     except dg.DagsterInvariantViolationError as exc:
-        sys.exit(f"error: no Dagster instance ({exc}); source scripts/env.sh first (sets DAGSTER_HOME)")
+        sys.exit(f"error: no Dagster instance at DAGSTER_HOME={home}: {exc}")
 
 
 def _ensure_pools(instance: dg.DagsterInstance) -> None:
@@ -48,35 +58,59 @@ SEQUENCE = [
 ]
 
 
-def _run_evaluations(defs: dg.Definitions, instance: dg.DagsterInstance, benchmarks: list[str]) -> bool:
-    """One eval_job run per (checkpoint, benchmark) partition, parents before children."""
+def _run_evaluations(defs: dg.Definitions, instance: dg.DagsterInstance) -> bool:
+    """Each checkpoint's evaluation on every benchmark partition, parents before children."""
     job = defs.resolve_job_def("eval_job")
+    benchmarks = job.partitions_def.get_partition_keys()
     keys = [(c, b) for c in SERIES for b in benchmarks]
     for i, (checkpoint, benchmark) in enumerate(keys, 1):
         print(f"[mimo] eval_job {i}/{len(keys)}: {checkpoint} on {benchmark}", flush=True)
-        key = dg.MultiPartitionKey({"checkpoint": checkpoint, "benchmark": benchmark})
-        if not job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False).success:
+        result = job.execute_in_process(instance=instance, partition_key=benchmark, raise_on_error=False,
+                                        asset_selection=[dg.AssetKey(EVAL_ASSETS[checkpoint])])
+        if not result.success:
             print(f"error: eval_job failed for {checkpoint} on {benchmark}; see the run in the UI", file=sys.stderr)
             return False
     return True
 
 
-def _materialize_only(defs: dg.Definitions, instance: dg.DagsterInstance, profile, assets: list[str],
+def _check_partition(defs: dg.Definitions, assets: list[str], partition: str | None) -> str | None:
+    """An error message when ``partition`` does not fit the assets' partitions, else None."""
+    partitioned = {a: defs.resolve_assets_def(a).partitions_def for a in assets}
+    defs_used = {p for p in partitioned.values() if p is not None}
+    if partition is None:
+        return f"asset(s) {sorted(a for a, p in partitioned.items() if p)} are partitioned: give --partition" \
+            if defs_used else None
+    if not defs_used:
+        return f"asset(s) {assets} are not partitioned; drop --partition"
+    for p in defs_used:
+        if isinstance(p, dg.DynamicPartitionsDefinition):
+            continue  # checked by Dagster against the instance
+        keys = p.get_partition_keys()
+        if partition not in keys:
+            return f"partition {partition!r} is not one of {', '.join(keys)}"
+    return None
+
+
+def _materialize_only(defs: dg.Definitions, instance: dg.DagsterInstance, assets: list[str],
                       partition: str | None) -> int:
-    """Materialize the named assets (and their checks) with the profile's run config."""
+    """Materialize the named assets (and their checks) with the profile's settings."""
     graph = defs.resolve_asset_graph()
     known = {k.to_user_string() for k in graph.get_all_asset_keys()}
     unknown = [a for a in assets if a not in known]
     if unknown:
         print(f"error: unknown asset(s) {unknown}; known: {', '.join(sorted(known))}", file=sys.stderr)
         return 2
-    key = None
-    if partition is not None:
-        key = dg.MultiPartitionKey(dict(zip(("benchmark", "checkpoint"), partition.split("|")))) \
-            if "|" in partition else partition
+    problem = _check_partition(defs, assets, partition)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     print(f"[mimo] materializing {', '.join(assets)}" + (f" [{partition}]" if partition else ""), flush=True)
-    result = dg.materialize([*defs.assets, *defs.asset_checks], selection=assets, instance=instance, resources=defs.resources,
-                            run_config=profile.run_config(assets), partition_key=key, raise_on_error=False)
+    try:
+        result = dg.materialize([*defs.assets, *defs.asset_checks], selection=assets, instance=instance,
+                                resources=defs.resources, partition_key=partition, raise_on_error=False)
+    except dg.DagsterUnknownPartitionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not result.success:
         print("error: the run failed; see it in the UI", file=sys.stderr)
         return 1
@@ -93,18 +127,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--asset", action="append", default=[],
                         help="materialize only this asset (repeatable) with the profile's config; upstream must exist")
     parser.add_argument("--partition", default=None,
-                        help="partition key for --asset (crawl file name, or 'benchmark|checkpoint' for eval_results)")
+                        help="partition key for --asset (a crawl file name, or a benchmark for eval_base/eval_sft/...)")
     args = parser.parse_args(argv)
     try:
         profile = load_profile(args.profile)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    defs = build_definitions(profile)
+    try:
+        defs = build_definitions(profile)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     instance = _instance()
     _ensure_pools(instance)
     if args.asset:
-        return _materialize_only(defs, instance, profile, args.asset, args.partition)
+        return _materialize_only(defs, instance, args.asset, args.partition)
     crawl_source = defs.resources["crawl_source"]
     try:
         if profile.build_tiny_crawl and not crawl_source.list_files():
@@ -136,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         if not result.success:
             print(f"error: {job_name} failed; see the run in the UI", file=sys.stderr)
             return 1
-    if not _run_evaluations(defs, instance, profile.eval_benchmarks):
+    if not _run_evaluations(defs, instance):
         return 1
     print("[mimo] report_job: the evaluation report", flush=True)
     if not defs.resolve_job_def("report_job").execute_in_process(instance=instance, raise_on_error=False).success:

@@ -25,6 +25,8 @@ class LakeResource(dg.ConfigurableResource):
         return Lake(expand(self.root))
 
     def catalog(self) -> Catalog:
+        """The artifact catalog. Cheap to call often: it opens nothing until a read (read-only) or a
+        write (read-write, for one transaction), and the first write creates the file."""
         if self.catalog_path:
             return Catalog(expand(self.catalog_path))
         lake = self.lake()

@@ -14,9 +14,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mimo.eval.report_data import ReportData
 from mimo.eval.series import SERIES, SERIES_LABELS
+from mimo.rl.history import last_value, mark_skipped, series, skipped_steps
+
+RL_HEADER = ["Model", "Steps", "Updates skipped", "Final reward mean", "Final pass rate"]
 
 
 @dataclass
@@ -47,6 +51,11 @@ def series_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _legend(ax: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+
+
 def _plot_losses(data: ReportData, out: Path) -> Path | None:
     import matplotlib
 
@@ -57,16 +66,14 @@ def _plot_losses(data: ReportData, out: Path) -> Path | None:
         return None
     fig, axes = plt.subplots(1, len(data.loss_curves), figsize=(3.2 * len(data.loss_curves), 3), squeeze=False)
     for ax, (asset, rows) in zip(axes[0], data.loss_curves.items()):
-        steps = [r["step"] for r in rows]
-        ax.plot(steps, [r.get("loss_main") for r in rows], label="main", lw=1.2)
-        for k in range(1, 4):
-            key = f"loss_mtp_{k}"
-            if any(key in r for r in rows):
-                ax.plot(steps, [r.get(key) for r in rows], label=f"MTP {k}", lw=0.9, alpha=0.8)
+        for key, label in (("loss_main", "main"), *((f"loss_mtp_{k}", f"MTP {k}") for k in range(1, 4))):
+            if points := series(rows, key):
+                main = key == "loss_main"
+                ax.plot(*zip(*points), label=label, lw=1.2 if main else 0.9, alpha=1.0 if main else 0.8)
         ax.set_title(asset, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7)
+        _legend(ax)
     axes[0][0].set_ylabel("loss (CE)", fontsize=8)
     fig.tight_layout()
     path = out / "loss_curves.png"
@@ -84,20 +91,36 @@ def _plot_rl(data: ReportData, out: Path) -> Path | None:
     if not data.rl_histories:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    for asset, rows in data.rl_histories.items():
-        steps = [r["step"] for r in rows]
-        axes[0].plot(steps, [r["reward_mean"] for r in rows], marker="o", ms=3, label=asset)
-        axes[1].plot(steps, [r["pass_rate"] for r in rows], marker="o", ms=3, label=asset)
+    for i, (asset, rows) in enumerate(data.rl_histories.items()):
+        color = f"C{i}"
+        for ax, key in zip(axes, ("reward_mean", "pass_rate")):
+            if points := series(rows, key):
+                ax.plot(*zip(*points), marker="o", ms=3, color=color, label=asset)
+            mark_skipped(ax, skipped_steps(rows), color=color, label=f"{asset}: update skipped")
     for ax, title in zip(axes, ("reward mean", "pass rate")):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("RL step", fontsize=8)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7)
+        _legend(ax)
     fig.tight_layout()
     path = out / "rl_curves.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def rl_rows(data: ReportData) -> list[list[str]]:
+    """One row per RL asset: steps, skipped updates (with the steps), final reward mean and pass rate
+    (from the last step that has them)."""
+    rows = []
+    for asset, hist in data.rl_histories.items():
+        skipped = skipped_steps(hist)
+        where = f" (steps {', '.join(map(str, skipped))})" if skipped else ""
+        final = [last_value(hist, k) for k in ("reward_mean", "pass_rate")]
+        rows.append([asset, str(len(hist)), f"{len(skipped)}{where}",
+                     *("–" if v is None else f"{v:.3f}" for v in final)])
+    return rows
 
 
 def _mtp_rows(data: ReportData) -> list[list[str]]:
@@ -143,11 +166,13 @@ def _sections(data: ReportData, plots: dict[str, Path]) -> list[tuple[str, str, 
         ("Series: pass@1 (%)", ("Mean over n samples per problem at temperature 0.6, top-p 0.95 (MiMo's setting). "
          "* = evaluated on an older version of that checkpoint."), header, rows, None),
         ("Evaluation detail", ("Every result with its pass@k / maj@n, the regression check against the parent "
-         "checkpoint, and the eval_results artifact it comes from."),
+         "checkpoint, and the evaluation artifact it comes from."),
          ["Benchmark", "Model", "pass@1 %", "n", "pass@k / maj@n", "regression check", "artifact"], eval_rows, None),
         ("Pretraining and SFT loss", "Training loss per step of each stage, main head and MTP heads.",
          [], [], "loss_curves"),
-        ("RL", "Reward mean and pass rate per GRPO step.", [], [], "rl_curves"),
+        ("RL", ("Reward mean and pass rate per GRPO step, over the groups the step trained on; a step whose "
+         "update was skipped (no informative group) has no point and is marked by a dotted line."),
+         RL_HEADER if data.rl_histories else [], rl_rows(data), "rl_curves"),
         ("MTP speculative decoding", "Acceptance per MTP layer and decode speed (mtp_speculative_eval).",
          ["Measure", "Value"], _mtp_rows(data), None),
         ("Data funnel", "From crawl records to the filtered pretraining corpus.",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mimo.eval.series import SERIES
+from mimo.eval.series import EVAL_ASSETS, SERIES
 from mimo.lake.catalog import Catalog
 
 PRETRAIN_STAGES = ("pretrain_stage1", "pretrain_stage2", "pretrain_stage3", "mtp_expansion", "sft_model")
@@ -107,7 +107,7 @@ def collect_report_data(catalog: Catalog) -> ReportData:
     latest_ckpt = {name: (catalog.latest(asset) or [None])[0] for name, asset in SERIES.items()}
     used: list[str] = []
     cells: list[EvalCell] = []
-    for row in catalog.latest("eval_results"):
+    for row in [r for asset in EVAL_ASSETS.values() for r in catalog.latest(asset)]:
         m = _meta(row)
         ckpt_row = latest_ckpt.get(m.get("checkpoint"))
         upstream = catalog.query("SELECT upstream_id FROM artifact_inputs WHERE artifact_id = ?", [row["artifact_id"]])

@@ -8,3 +8,5 @@ BENCHMARKS = ("toy_heldout", "math500", "aime24", "aime25", "humaneval", "liveco
 # MiMo-7B's repeats (pass@1 = mean over them); HumanEval and the toy split are not in MiMo's tables
 MIMO_REPEATS = {"aime24": 32, "aime25": 32, "livecodebench_v5": 8, "livecodebench_v6": 8, "math500": 1,
                 "humaneval": 1, "toy_heldout": 4}
+# series name -> its evaluation asset (partitioned by benchmark)
+EVAL_ASSETS = {name: f"eval_{name}" for name in SERIES}

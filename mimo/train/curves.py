@@ -6,6 +6,11 @@ import json
 from pathlib import Path
 
 
+def _label(key: str) -> str:
+    """``loss_main`` -> ``main CE``, ``loss_mtp_1`` -> ``mtp 1 CE``."""
+    return key.replace("loss_", "").replace("_", " ") + " CE"
+
+
 def save_curves(history: list[dict], out_dir: str | Path, title: str) -> tuple[Path, Path | None]:
     """Write ``loss_curve.json`` and ``loss_curve.png`` (x: tokens) into ``out_dir``."""
     out_dir = Path(out_dir)
@@ -19,17 +24,19 @@ def save_curves(history: list[dict], out_dir: str | Path, title: str) -> tuple[P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from mimo.rl.history import series
+
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    x = [h["tokens"] for h in history]
-    ax.plot(x, [h["loss_main"] for h in history], label="main CE")
     mtp_keys = sorted({k for h in history for k in h if k.startswith("loss_mtp")})
-    for k in mtp_keys:
-        ax.plot(x, [h.get(k) for h in history], label=k.replace("loss_", "").replace("_", " ") + " CE")
+    for k in ("loss_main", *mtp_keys):  # rows without the value (or without tokens) are not drawn
+        if points := series(history, k, x="tokens"):
+            ax.plot(*zip(*points), label=_label(k))
     ax.set_xlabel("tokens (global)")
     ax.set_ylabel("cross-entropy")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
     png = out_dir / "loss_curve.png"
     fig.tight_layout()
     fig.savefig(png)

@@ -1,7 +1,7 @@
 """Evaluation assets on a real (tiny, random) checkpoint in a real lake + DuckDB catalog: one
-(checkpoint, benchmark) partition gives the per-sample parquet, metrics and the regression check;
-a checkpoint that cannot load fails clearly; the report renders HTML and Markdown with lineage; the
-checkpoint sensor asks for the evaluations of a new checkpoint."""
+checkpoint's evaluation on one benchmark partition gives the per-sample parquet, metrics and the
+regression check; a checkpoint that cannot load fails clearly; the report renders HTML and
+Markdown with lineage; automation asks for the evaluations of a new checkpoint, and only those."""
 
 import json
 import shutil
@@ -11,7 +11,8 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from assets.evaluation import eval_results
+from assets.evaluation import build_eval_assets
+from assets.inputs import register_artifact
 from assets.report import eval_report
 from mimo.lake.catalog import ArtifactRecord
 from mimo.problems.benchmarks import load_benchmark
@@ -22,13 +23,21 @@ CONFIG = {"repeats": {"livecodebench_v5": 2, "math500": 1}, "max_problems": {"ma
           "batch_size": 8, "device": "cpu", "work_root": "WORK"}
 
 
+EVALS = {a.key.to_user_string(): a for a in build_eval_assets(["math500", "livecodebench_v5", "aime24"])}
+
+
 @pytest.fixture(scope="module")
-def lake(tmp_path_factory):
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory, instance):
     from mimo.generate.tiny_model import build_tiny_chat_model, default_tokenizer_texts
 
     root = tmp_path_factory.mktemp("evallake")
     res = LakeResource(root=str(root / "lake"))
-    catalog = res.catalog()
     base = root / "lake/pretrain_stage3/_all/x"
     build_tiny_chat_model(base / "model", texts=default_tokenizer_texts(200, 50), vocab_size=600, hidden_size=32,
                           num_layers=1, num_heads=2, num_kv_heads=1, seed=0)
@@ -40,43 +49,41 @@ def lake(tmp_path_factory):
     problems = load_benchmark("math500")[:5] + load_benchmark("livecodebench_v5")
     pq.write_table(problems_to_table(problems), sets / "problems.parquet")
     for asset, path in (("pretrain_stage3", base), ("sft_model", sft), ("evaluation_sets", sets)):
-        catalog.record(ArtifactRecord(asset_key=asset, path=str(path), content_hash=f"hash-{asset}",
-                                      config_hash="c", metadata={}))
-    return res, root
+        register_artifact(instance, res, ArtifactRecord(asset_key=asset, path=str(path), content_hash=f"hash-{asset}",
+                                                        config_hash="c", metadata={}))
+    return res, root, instance
 
 
-def _materialize(res, root, checkpoint, benchmark, instance=None):
+def _materialize(lake, checkpoint, benchmark):
+    res, root, instance = lake
     cfg = {**CONFIG, "work_root": str(root / "eval-work")}
-    return dg.materialize([eval_results], resources={"lake": res}, instance=instance, raise_on_error=False,
-                          partition_key=dg.MultiPartitionKey({"checkpoint": checkpoint, "benchmark": benchmark}),
-                          run_config={"ops": {"eval_results": {"config": cfg}}})
+    return dg.materialize([EVALS[f"eval_{checkpoint}"]], resources={"lake": res}, instance=instance,
+                          raise_on_error=False, partition_key=benchmark,
+                          run_config={"ops": {f"eval_{checkpoint}": {"config": cfg}}})
 
 
 def test_one_partition_writes_samples_metrics_and_the_regression_check(lake):
-    res, root = lake
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = _materialize(res, root, "base", "livecodebench_v5", instance)
-        assert result.success
-        meta = result.asset_materializations_for_node("eval_results")[0].metadata
-        assert meta["n"].value == 2 and meta["problems"].value == 3 and meta["benchmark"].value == "livecodebench_v5"
-        assert set(meta["metrics"].value) >= {"avg@2", "pass@1", "pass@2", "samples", "masked_generation_errors"}
-        assert meta["samples_generated"].value == 6 and meta["samples_per_s"].value > 0
-        rows = pq.read_table(f"{meta['path'].value}/samples.parquet").to_pylist()
-        assert [(r["problem_id"][-7:], r["sample_index"]) for r in rows] == [
-            (q, i) for q in ("lcbs001", "lcbs002", "lcbs003") for i in range(2)]
-        assert all(r["status"] and r["completion_tokens"] > 0 for r in rows)  # scored in the sandbox
-        checks = result.get_asset_check_evaluations()
-        assert [(c.check_name, c.passed) for c in checks] == [("no_regression_vs_parent", True)]
-        # rerun: same checkpoint, config and problems -> the finished samples are resumed, not redone
-        again = _materialize(res, root, "base", "livecodebench_v5", instance)
-        meta2 = again.asset_materializations_for_node("eval_results")[0].metadata
-        assert meta2["samples_generated"].value == 0 and meta2["samples_resumed"].value == 6
-        assert meta2["content_hash"].value == meta["content_hash"].value
+    result = _materialize(lake, "base", "livecodebench_v5")
+    assert result.success
+    meta = result.asset_materializations_for_node("eval_base")[0].metadata
+    assert meta["n"].value == 2 and meta["problems"].value == 3 and meta["benchmark"].value == "livecodebench_v5"
+    assert set(meta["metrics"].value) >= {"avg@2", "pass@1", "pass@2", "samples", "masked_generation_errors"}
+    assert meta["samples_generated"].value == 6 and meta["samples_per_s"].value > 0
+    rows = pq.read_table(f"{meta['path'].value}/samples.parquet").to_pylist()
+    assert [(r["problem_id"][-7:], r["sample_index"]) for r in rows] == [
+        (q, i) for q in ("lcbs001", "lcbs002", "lcbs003") for i in range(2)]
+    assert all(r["status"] and r["completion_tokens"] > 0 for r in rows)  # scored in the sandbox
+    checks = result.get_asset_check_evaluations()
+    assert [(c.check_name, c.passed) for c in checks] == [("no_regression_vs_parent", True)]
+    # rerun: same checkpoint, config and problems -> the finished samples are resumed, not redone
+    again = _materialize(lake, "base", "livecodebench_v5")
+    meta2 = again.asset_materializations_for_node("eval_base")[0].metadata
+    assert meta2["samples_generated"].value == 0 and meta2["samples_resumed"].value == 6
+    assert meta2["content_hash"].value == meta["content_hash"].value
 
 
 def test_a_checkpoint_that_cannot_load_fails_with_a_clear_error(lake):
-    res, root = lake
-    result = _materialize(res, root, "sft", "math500")
+    result = _materialize(lake, "sft", "math500")
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     text = str(failure.event_specific_data.error)
@@ -84,34 +91,36 @@ def test_a_checkpoint_that_cannot_load_fails_with_a_clear_error(lake):
 
 
 def test_a_missing_checkpoint_or_benchmark_is_named(lake):
-    res, root = lake
-    result = _materialize(res, root, "rl", "math500")
-    assert not result.success and "no materialized artifact of rl_model" in str(
+    result = _materialize(lake, "rl", "math500")
+    assert not result.success and "rl_model has no materialization" in str(
         next(e for e in result.all_events if e.is_step_failure).event_specific_data.error)
-    result = _materialize(res, root, "base", "aime24")
+    result = _materialize(lake, "base", "aime24")
     assert not result.success and "benchmark 'aime24' is not in evaluation_sets" in str(
         next(e for e in result.all_events if e.is_step_failure).event_specific_data.error)
 
 
 def test_report_renders_the_series_with_lineage(lake):
-    res, root = lake
-    assert _materialize(res, root, "base", "math500").success
-    result = dg.materialize([eval_report], resources={"lake": res})
+    res, _, instance = lake
+    assert _materialize(lake, "base", "math500").success
+    result = dg.materialize([eval_report], resources={"lake": res}, instance=instance)
     meta = result.asset_materializations_for_node("eval_report")[0].metadata
     html = Path(meta["report_html"].value).read_text()
     md = Path(meta["report_md"].value).read_text()
     assert "| Benchmark | Base | SFT | RL-Zero | RL |" in md and "| math500 |" in md and "| livecodebench_v5 |" in md
     assert "<table>" in html and "Lineage of the checkpoints" in html and "pretrain_stage3" in html
     catalog = res.catalog()
-    evals = [r["artifact_id"] for r in catalog.latest("eval_results")]
+    evals = [r["artifact_id"] for r in catalog.latest("eval_base")]
     assert all(a in md for a in evals)  # every number names its artifact
     lineage = {r["asset_key"] for r in catalog.lineage(str(meta["artifact_id"].value))}
-    assert {"eval_results", "pretrain_stage3", "evaluation_sets"} <= lineage
+    assert {"eval_base", "pretrain_stage3", "evaluation_sets"} <= lineage
     data = json.loads((Path(meta["path"].value) / "report_data.json").read_text())
     assert data["series"][0] == ["Benchmark", "Base", "SFT", "RL-Zero", "RL"]
 
 
-def test_checkpoint_sensor_and_nightly_schedule_request_the_evaluations():
+def test_a_new_checkpoint_is_evaluated_by_automation_and_the_nightly_schedule():
+    """Automation requests every benchmark of a newly materialized checkpoint, only that
+    checkpoint's evaluations, and nothing again once handled; the nightly schedule uses the
+    profile's settings with the night's seed."""
     from datetime import datetime
 
     from pipelines.definitions import build_definitions
@@ -120,19 +129,31 @@ def test_checkpoint_sensor_and_nightly_schedule_request_the_evaluations():
     profile = load_profile("tiny")
     defs = build_definitions(profile)
     repo = defs.get_repository_def()
-    sensor, schedule = defs.get_sensor_def("checkpoint_eval_sensor"), defs.get_schedule_def("nightly_eval_schedule")
+    schedule = defs.get_schedule_def("nightly_eval_schedule")
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # heavy: never runs unasked
+    evals = dg.AssetSelection.assets(*(f"eval_{c}" for c in ("base", "sft", "rl_zero", "rl")))
     with dg.instance_for_test() as instance:
-        assert not sensor.evaluate_tick(dg.build_sensor_context(instance=instance, repository_def=repo)).run_requests
+        for asset in ("pretrain_stage3", "evaluation_sets"):  # the base model exists and was evaluated
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset))
+        for b in profile.eval_benchmarks:
+            instance.report_runless_asset_event(dg.AssetMaterialization("eval_base", partition=b))
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=evals)
+        assert first.total_requested == 0  # work already done is not redone
         instance.report_runless_asset_event(dg.AssetMaterialization("sft_model"))
-        first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, repository_def=repo))
-        keys = sorted(str(r.partition_key) for r in first.run_requests)
-        assert keys == sorted(f"{b}|sft" for b in profile.eval_benchmarks)
-        again = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=first.cursor, repository_def=repo))
-        assert not again.run_requests  # the same checkpoint is not evaluated twice
+        second = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=evals,
+                                                   cursor=first.cursor)
+        requested = set(second.get_requested_partitions(dg.AssetKey("eval_sft")))
+        assert requested == set(profile.eval_benchmarks)
+        assert second.get_num_requested(dg.AssetKey("eval_base")) == 0  # its checkpoint did not change
+        assert second.get_num_requested(dg.AssetKey("eval_rl")) == 0  # rl_model is missing
+        for b in profile.eval_benchmarks:
+            instance.report_runless_asset_event(dg.AssetMaterialization("eval_sft", partition=b))
+        third = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=evals,
+                                                  cursor=second.cursor)
+        assert third.total_requested == 0  # handled once
         night = dg.build_schedule_context(instance=instance, repository_def=repo,
                                           scheduled_execution_time=datetime(2026, 11, 24, 3))
         requests = schedule.evaluate_tick(night).run_requests
-        assert len(requests) == len(profile.eval_benchmarks)  # only sft has a checkpoint
-        cfg = requests[0].run_config["ops"]["eval_results"]["config"]
-        assert cfg["seed"] == 20261124 and cfg["max_tokens"] == profile.assets["eval_results"]["max_tokens"]
+        assert len(requests) == len(profile.eval_benchmarks)
+        assert {k.to_user_string() for k in requests[0].asset_selection} == {"eval_base", "eval_sft"}
+        assert requests[0].run_config["ops"]["eval_sft"]["config"] == {"seed": 20261124}

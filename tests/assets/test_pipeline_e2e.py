@@ -11,8 +11,6 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mimo.paths import state_env
-
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(3000)  # the session fixture `tiny_run` (tests/conftest.py) runs the whole tiny graph
 
@@ -358,10 +356,11 @@ def test_run_ends_with_the_evaluation_report(tiny_run):
     md = Path(match.group(1)).with_name("report.md").read_text()
     assert "| Benchmark | Base | SFT | RL-Zero | RL |" in md and "data:image/png;base64" in html
     assert "Data funnel" in md and "Lineage of the checkpoints" in md
-    benchmarks = load_profile("tiny-ci").eval_benchmarks
+    benchmarks = load_profile("tiny").eval_benchmarks
     con = _catalog(state)
-    parts = {p for (p,) in con.execute("SELECT partition FROM latest_artifacts WHERE asset_key = 'eval_results'").fetchall()}
-    assert parts == {f"{c}__{b}" for c in ("base", "sft", "rl_zero", "rl") for b in benchmarks}
+    parts = set(con.execute("SELECT asset_key, partition FROM latest_artifacts WHERE asset_key LIKE 'eval_%' "
+                            "AND asset_key <> 'eval_report'").fetchall())
+    assert parts == {(f"eval_{c}", b) for c in ("base", "sft", "rl_zero", "rl") for b in benchmarks}
     for b in benchmarks:
         assert f"| {b} |" in md
     lineage = subprocess.run([sys.executable, "-m", "mimo.cli", "lineage", "rl_model", "--show-config"], env=env,

@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 import torch
 
+from assets.inputs import register_artifact
 from assets.speculative import mtp_speculative_eval
 from mimo.lake.catalog import ArtifactRecord
 from resources.lake import LakeResource
@@ -31,9 +32,15 @@ def tokenizer():
     return train_tokenizer(default_tokenizer_texts(200, 40), vocab_size=512)
 
 
-def _lake_with_checkpoint(tmp_path: Path, tokenizer, broken: bool = False) -> tuple[LakeResource, str]:
-    """A lake whose catalog holds one mtp_expansion artifact: a 3-MTP-layer model whose drafts copy
-    the main model (so greedy acceptance must come out at 100%)."""
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+def _lake_with_checkpoint(tmp_path: Path, tokenizer, instance, broken: bool = False) -> tuple[LakeResource, str]:
+    """A lake whose catalog holds one mtp_expansion artifact, registered with the Dagster instance:
+    a 3-MTP-layer model whose drafts copy the main model (so greedy acceptance must come out at 100%)."""
     lake = LakeResource(root=str(tmp_path / "lake"))
     ckpt = tmp_path / "lake" / "mtp_expansion" / "_all" / "abc123"
     model = copy_draft_model(vocab=len(tokenizer), mtp_layers=3, attention=0.0)
@@ -41,8 +48,8 @@ def _lake_with_checkpoint(tmp_path: Path, tokenizer, broken: bool = False) -> tu
     tokenizer.save_pretrained(ckpt / "model")
     if broken:
         (ckpt / "model" / "model.safetensors").write_bytes(b"not a safetensors file")
-    artifact_id = lake.catalog().record(ArtifactRecord(asset_key="mtp_expansion", path=str(ckpt),
-                                                       content_hash="c0ffee"))
+    artifact_id = register_artifact(instance, lake, ArtifactRecord(asset_key="mtp_expansion", path=str(ckpt),
+                                                                   content_hash="c0ffee"))
     return lake, artifact_id
 
 
@@ -59,9 +66,10 @@ def _run_config(tmp_path: Path, **extra) -> dict:
     return {"ops": {"mtp_speculative_eval": {"config": cfg}}}
 
 
-def test_materializes_acceptance_speed_and_lineage(tmp_path, tokenizer):
-    lake, ckpt_id = _lake_with_checkpoint(tmp_path, tokenizer)
-    result = dg.materialize([mtp_speculative_eval], resources={"lake": lake}, run_config=_run_config(tmp_path))
+def test_materializes_acceptance_speed_and_lineage(tmp_path, tokenizer, instance):
+    lake, ckpt_id = _lake_with_checkpoint(tmp_path, tokenizer, instance)
+    result = dg.materialize([mtp_speculative_eval], resources={"lake": lake}, run_config=_run_config(tmp_path),
+                            instance=instance)
     assert result.success
     (mat,) = result.asset_materializations_for_node("mtp_speculative_eval")
     meta = {k: v.value for k, v in mat.metadata.items()}
@@ -81,10 +89,12 @@ def test_materializes_acceptance_speed_and_lineage(tmp_path, tokenizer):
     assert ckpt_id in [r["artifact_id"] for r in lake.catalog().lineage(rows[0]["artifact_id"])]
 
 
-def test_missing_or_broken_checkpoint_fails_clearly(tmp_path, tokenizer):
+def test_missing_or_broken_checkpoint_fails_clearly(tmp_path, tokenizer, instance):
     empty = LakeResource(root=str(tmp_path / "empty"))
     with pytest.raises(dg.Failure, match="mtp_expansion.*materialize it first"):
-        dg.materialize([mtp_speculative_eval], resources={"lake": empty}, run_config=_run_config(tmp_path))
-    lake, _ = _lake_with_checkpoint(tmp_path / "b", tokenizer, broken=True)
+        dg.materialize([mtp_speculative_eval], resources={"lake": empty}, run_config=_run_config(tmp_path),
+                       instance=instance)
+    lake, _ = _lake_with_checkpoint(tmp_path / "b", tokenizer, instance, broken=True)
     with pytest.raises(dg.Failure, match="cannot load checkpoint"):
-        dg.materialize([mtp_speculative_eval], resources={"lake": lake}, run_config=_run_config(tmp_path))
+        dg.materialize([mtp_speculative_eval], resources={"lake": lake}, run_config=_run_config(tmp_path),
+                       instance=instance)

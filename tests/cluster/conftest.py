@@ -14,8 +14,8 @@ import dagster as dg
 import pytest
 
 from mimo.cluster import JobSpec
-from ops.training import materialize_cluster_job
 from resources.cluster import ClusterResource
+from tests.cluster.jobs.cluster_asset import materialize_cluster_job
 
 REPO = Path(__file__).resolve().parents[2]
 SETUP = REPO / "scripts" / "slurm-local-setup.sh"

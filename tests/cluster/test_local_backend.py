@@ -14,7 +14,6 @@ from pydantic import ValidationError
 
 from mimo.cluster import JobHandle, JobSpec
 from mimo.cluster.local import LocalBackend
-from ops.training import JobOutcome, submit_watch_collect
 from resources.cluster import TAG_PREFIX
 from tests.cluster.conftest import (
     cluster,
@@ -120,26 +119,6 @@ def test_retry_with_run_tags_reattaches_and_changed_spec_resubmits(job_root, uni
     md3 = {k: v.value for k, v in third.get_asset_materialization_events()[0].materialization.metadata.items()}
     assert md3["cluster/reattached"] is False and md3["steps"] == 3
     assert len(os.listdir(os.path.join(job_root, unique_name))) == 2
-
-
-def test_graph_asset_from_submit_watch_collect_ops(job_root, unique_name):
-    @dg.op
-    def spec_op() -> JobSpec:
-        return pipes_job_spec(unique_name, "--steps", "4")
-
-    @dg.graph_asset(name="ckpt_graph")
-    def ckpt_graph():
-        return submit_watch_collect(spec_op())
-
-    res = dg.materialize([ckpt_graph], resources={"cluster": cluster("local", job_root)})
-    assert res.success
-    mat = res.get_asset_materialization_events()[0].materialization
-    md = {k: v.value for k, v in mat.metadata.items()}
-    assert md["steps"] == 4 and md["final_loss"] == 0.25 and md["cluster/state"] == "COMPLETED"
-    assert mat.tags["dagster/data_version"] == "steps-4"
-    outcome = res.output_for_node("ckpt_graph.watch_cluster_job")
-    assert isinstance(outcome, JobOutcome) and len(outcome.custom_messages) == 4
-    assert res.output_for_node("ckpt_graph")["reported"]["steps"] == 4
 
 
 def test_spec_validation_and_local_limits(job_root):

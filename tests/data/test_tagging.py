@@ -6,7 +6,11 @@ from mimo.data.tagging.annotator import annotate
 from mimo.data.tagging.classifier import TaggerModel, TaggerModelConfig
 from mimo.data.tagging.features import approx_tokens, text_stats
 from mimo.data.tagging.heuristics import HEURISTIC_FILTERS
-from mimo.data.tagging.tagger import ClassifierTagger, build_tag_messages, parse_tag_answer
+from mimo.data.tagging.tagger import (
+    ClassifierTagger,
+    build_tag_messages,
+    parse_tag_answer,
+)
 
 MATH = ("Let $f(x) = x^2 + 3x$. We have $f'(x) = 2x + 3$, therefore the minimum is at $x = -\\frac{3}{2}$. "
         "Since the second derivative is positive, it follows that this is a minimum. ") * 8

@@ -7,7 +7,14 @@ from math import comb
 import pyarrow as pa
 import pytest
 
-from mimo.eval import SAMPLE_SCHEMA, ReplayGenerator, evaluate, extract_boxed, pass_at_k, summarize
+from mimo.eval import (
+    SAMPLE_SCHEMA,
+    ReplayGenerator,
+    evaluate,
+    extract_boxed,
+    pass_at_k,
+    summarize,
+)
 from mimo.generate.base import SamplingParams
 from mimo.problems.benchmarks import load_humaneval, load_math500
 

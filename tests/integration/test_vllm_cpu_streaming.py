@@ -17,7 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import SKIP_REASON, VLLM_PYTHON, require_vllm_python, startup_timeout
+from tests.integration.conftest import (
+    SKIP_REASON,
+    VLLM_PYTHON,
+    require_vllm_python,
+    startup_timeout,
+)
 from tests.integration.vllm_cpu import SERVER_ENV
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not VLLM_PYTHON, reason=SKIP_REASON)]

@@ -13,7 +13,11 @@ from transformers import AutoConfig, AutoModelForCausalLM, Qwen2Config, Qwen2For
 from transformers.models.qwen2.modeling_qwen2 import Qwen2DecoderLayer
 
 from mimo.model.configuration_mimo import MiMoConfig
-from mimo.model.modeling_mimo import MiMoForCausalLM, packed_causal_mask, shifted_targets
+from mimo.model.modeling_mimo import (
+    MiMoForCausalLM,
+    packed_causal_mask,
+    shifted_targets,
+)
 from mimo.model.presets import MIMO_7B, TINY, create_model, get_preset
 from mimo.model.tokenizer import train_tokenizer
 

@@ -6,7 +6,12 @@ from mimo.generate.base import SamplingParams
 from mimo.generate.config import GeneratorConfig, ProceduralOptions, make_generator
 from mimo.generate.procedural import ProceduralTeacher
 from mimo.problems.toy import generate_toy_problems
-from mimo.synth.prompts import general_messages, grounded_messages, parse_task, solve_messages
+from mimo.synth.prompts import (
+    general_messages,
+    grounded_messages,
+    parse_task,
+    solve_messages,
+)
 
 PROBLEMS = generate_toy_problems(40, 20, seed=3)
 

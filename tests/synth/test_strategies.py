@@ -3,7 +3,12 @@
 from mimo.generate.base import Completion, SamplingParams
 from mimo.generate.config import ProceduralOptions
 from mimo.generate.procedural import ProceduralTeacher
-from mimo.synth.general import GeneralConfig, generate_general, read_queries, template_queries
+from mimo.synth.general import (
+    GeneralConfig,
+    generate_general,
+    read_queries,
+    template_queries,
+)
 from mimo.synth.grounded import GroundedConfig, generate_grounded, select_documents
 from mimo.synth.samples import samples_to_table, screen_response
 

@@ -9,16 +9,14 @@ Screenshots (PNG) and the UI's log go to `$MIMO_TEST_ARTIFACTS/ui/` (default `<r
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import duckdb
 import pytest
+
+from tests.ui.ui_server import graphql, start_ui, stop_ui
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ["MIMO_TEST_ARTIFACTS"]) / "ui" if os.environ.get("MIMO_TEST_ARTIFACTS") else REPO / ".test-artifacts/ui"
@@ -54,69 +52,24 @@ def artifacts_dir() -> Path:
     return ARTIFACTS
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _graphql(port: int, query: str) -> dict:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", json.dumps({"query": query}).encode(),
-                                 {"Content-Type": "application/json"})
-    return json.loads(urllib.request.urlopen(req, timeout=10).read())["data"]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the UI's process group (dagster dev, webserver, daemon, code servers, runs it launched), then
-    SIGKILL whatever is left of it, including descendants that moved to their own group."""
-    import psutil
-
-    try:
-        family = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        family = [proc.pid]
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    for pid in family[1:]:
-        try:
-            psutil.Process(pid).kill()
-        except psutil.NoSuchProcess:
-            pass
-    proc.wait(timeout=30)
+    return graphql(port, query, timeout=10)
 
 
 @pytest.fixture(scope="module")
 def dagster_ui(tiny_run, browser_binaries, artifacts_dir):
     """The real UI (scripts/dagster-ui.sh) on a free port over the tiny run's state: (base URL, asset nodes)."""
     _, env, _ = tiny_run
-    port = _free_port()
-    log = open(artifacts_dir / "dagster-ui.log", "w")
-    proc = subprocess.Popen(["bash", str(REPO / "scripts/dagster-ui.sh")], cwd=REPO, env=dict(env, PORT=str(port)),
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline, nodes = time.time() + 300, None
-        while time.time() < deadline and not nodes:
-            if proc.poll() is not None:
-                pytest.fail(f"scripts/dagster-ui.sh exited with {proc.returncode}; see {artifacts_dir / 'dagster-ui.log'}")
-            try:  # the code location is loaded once the API lists asset nodes
-                nodes = _graphql(port, "{ assetNodes { assetKey { path } groupName dependencyKeys { path } } }")["assetNodes"]
-            except (OSError, KeyError, TypeError, ValueError):
-                time.sleep(2)
-        assert nodes, f"the UI did not serve the asset graph on 127.0.0.1:{port} within 300 s"
-        yield f"http://127.0.0.1:{port}", nodes
-    finally:
-        _stop(proc)
-        log.close()
+    with open(artifacts_dir / "dagster-ui.log", "w") as log:
+        try:
+            proc, port = start_ui(env, log)
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}; see {artifacts_dir / 'dagster-ui.log'}")
+        try:
+            nodes = _graphql(port, "{ assetNodes { assetKey { path } groupName dependencyKeys { path } } }")["assetNodes"]
+            yield f"http://127.0.0.1:{port}", nodes
+        finally:
+            stop_ui(proc)
 
 
 @pytest.fixture(scope="module")

@@ -87,7 +87,8 @@ def _step_seed(seed: int, step: int) -> int:
 
 
 def save_rl_curves(history: list[dict], out_dir: Path, stage: str) -> Path | None:
-    """``rl_curves.png``: reward mean and pass rate per step, and the rollout idle/waste fractions."""
+    """``rl_curves.png``: reward mean and pass rate per step (steps with a skipped update marked, not
+    drawn), and the rollout idle/waste fractions and the clip fraction."""
     if not history:
         return None
     import matplotlib
@@ -95,23 +96,63 @@ def save_rl_curves(history: list[dict], out_dir: Path, stage: str) -> Path | Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps = [h["step"] for h in history]
+    from mimo.rl.history import mark_skipped, series, skipped_steps
+
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
-    for key in ("reward_mean", "pass_rate"):
-        a.plot(steps, [h.get(key) for h in history], marker="o", label=key.replace("_", " "))
-    a.set_xlabel("step")
+    for ax, keys, marker in ((a, ("reward_mean", "pass_rate"), "o"),
+                             (b, ("idle_fraction", "waste_fraction", "clip_fraction_high"), ".")):
+        for key in keys:
+            if points := series(history, key):
+                ax.plot(*zip(*points), marker=marker, label=key.replace("_", " "))
+        ax.set_xlabel("step")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    mark_skipped(a, skipped_steps(history))
     a.set_title(f"{stage}: reward")
-    a.legend()
-    for key in ("idle_fraction", "waste_fraction", "clip_fraction_high"):
-        b.plot(steps, [h.get(key) for h in history], marker=".", label=key.replace("_", " "))
-    b.set_xlabel("step")
     b.set_title("rollout engine / clipping")
-    b.legend()
+    for ax in (a, b):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
     png = out_dir / "rl_curves.png"
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)
     return png
+
+
+def _update_or_skip(groups: list[Any], g: GRPOConfig) -> dict[str, Any] | None:
+    """The update part of a step's row when the step cannot train (``None`` when it can): no
+    informative group, or valid groups whose samples masking leaves nothing to train on."""
+    from mimo.rl.grpo.trainer import flatten_groups
+    from mimo.rl.history import (
+        NO_INFORMATIVE_GROUP,
+        NO_TRAINABLE_SAMPLE,
+        skipped_update,
+    )
+
+    if not groups:
+        return skipped_update(NO_INFORMATIVE_GROUP)
+    samples, masked = flatten_groups(groups, g)
+    return None if samples else skipped_update(NO_TRAINABLE_SAMPLE, len(groups), masked)
+
+
+def _skip_message(step: int, update: dict[str, Any], prompts: int) -> str:
+    """The log line of a step whose update was skipped."""
+    from mimo.rl.history import NO_INFORMATIVE_GROUP
+
+    if update["skip_reason"] == NO_INFORMATIVE_GROUP:
+        return f"step {step}: no informative group in {prompts} prompts; update skipped"
+    return (f"step {step}: no trainable sample in {update['groups']} valid group(s) "
+            f"({update['masked_samples']} samples masked); update skipped")
+
+
+def _rollout_metrics(rm: dict[str, Any]) -> dict[str, Any]:
+    """The rollout part of a step's row; pass rate and reward mean ``None`` when nothing was scored."""
+    scored = bool(rm.get("scored_samples"))
+    return {"idle_fraction": rm.get("idle_fraction"), "waste_fraction": rm.get("waste_fraction"),
+            "valid_groups": rm.get("valid_groups"), "reward_failures": rm.get("reward_failures"),
+            "rollout_pass_rate": rm.get("pass_rate") if scored else None,
+            "rollout_reward_mean": rm.get("reward_mean") if scored else None,
+            "groups_scored": rm.get("groups_finished"), "generation_failures": rm.get("generation_failures")}
 
 
 def _as_rng_state(s: Any) -> tuple:
@@ -122,7 +163,11 @@ def _save_last_good(error: FloatingPointError, trainer: Any, step: int, before: 
                     history: list[dict], model: Any, ckpt_root: Path, keep_last: int) -> str:
     """The error message of a non-finite step ``step + 1``; writes the checkpoint of step ``step``
     first when the weights are still those of that step (no update of the failing step applied)."""
-    from mimo.train.checkpoint import latest_checkpoint, restore_rng_state, save_checkpoint
+    from mimo.train.checkpoint import (
+        latest_checkpoint,
+        restore_rng_state,
+        save_checkpoint,
+    )
 
     failing = step + 1
     latest = latest_checkpoint(ckpt_root)
@@ -152,6 +197,7 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
     from mimo.rl.grpo.problems import load_problems
     from mimo.rl.grpo.sampling import ProblemSampler
     from mimo.rl.grpo.trainer import GRPOTrainer, RolloutGroup
+    from mimo.rl.history import applied_update
     from mimo.rl.rollout import MiMoRewardFn, RolloutConfig, SeamlessRolloutEngine
     from mimo.train.checkpoint import (
         latest_checkpoint,
@@ -236,10 +282,11 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
             groups = [RolloutGroup(grp.task.prompt_id, generator.encode_chat(grp.task.messages),
                                    [list(s.token_ids or tokenizer(s.text, add_special_tokens=False)["input_ids"])
                                     for s in grp.samples], grp.rewards) for grp in batch.groups]
-            if groups:
+            metrics = _update_or_skip(groups, g)
+            if metrics is None:
                 try:
                     with hold():
-                        metrics = trainer.step(groups, inject_nan=cfg.fail_nan_at_step == step + 1)
+                        metrics = applied_update(trainer.step(groups, inject_nan=cfg.fail_nan_at_step == step + 1))
                     if cfg.rollout_backend == "vllm":
                         t_sync = time.perf_counter()
                         generator.update_weights(policy_weights(model))
@@ -248,19 +295,12 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
                     raise FloatingPointError(_save_last_good(e, trainer, step, before, ckpt_state, history, model,
                                                              ckpt_root, cfg.keep_last)) from e
             else:
-                metrics = {"groups": 0, "samples": 0, "update_skipped": True}
-                report("log", {"message": f"step {step + 1}: no informative group in "
-                                          f"{g.batch_prompts * g.max_sampling_rounds} prompts; update skipped"})
+                report("log", {"message": _skip_message(step + 1, metrics, g.batch_prompts * g.max_sampling_rounds)})
             metrics["batch_complete"] = batch.complete
             step += 1
-            rm = batch.metrics.to_dict()
             row = {"step": step, **{k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()},
                    "rollout_seconds": round(t_roll, 2), "step_seconds": round(time.perf_counter() - t0, 2),
-                   "idle_fraction": rm.get("idle_fraction"), "waste_fraction": rm.get("waste_fraction"),
-                   "valid_groups": rm.get("valid_groups"), "reward_failures": rm.get("reward_failures"),
-                   "rollout_pass_rate": rm.get("pass_rate"), "rollout_reward_mean": rm.get("reward_mean"),
-                   "groups_scored": rm.get("groups_finished"),
-                   "generation_failures": rm.get("generation_failures"), "easy_pool_size": len(sampler.easy),
+                   **_rollout_metrics(batch.metrics.to_dict()), "easy_pool_size": len(sampler.easy),
                    "main_pool_size": len(sampler.main)}
             history.append(row)
             report("metrics", {**row, "stage": cfg.stage, "progress": round(step / g.steps, 4)})

@@ -9,8 +9,8 @@ from pathlib import Path
 import dagster as dg
 
 from mimo.cluster import JobSpec
-from ops.training import materialize_cluster_job
 from resources.cluster import ClusterResource
+from tests.cluster.jobs.cluster_asset import materialize_cluster_job
 
 JOB_SCRIPT = str(Path(__file__).parent / "pipes_job.py")
 

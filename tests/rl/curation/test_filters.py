@@ -17,7 +17,12 @@ from mimo.rl.curation import (
     format_reason,
 )
 from mimo.rl.curation.filters import normalize_prompt, parse_format_answer
-from tests.rl.curation.conftest import ADD, ScriptedGenerator, code_problem, math_problem
+from tests.rl.curation.conftest import (
+    ADD,
+    ScriptedGenerator,
+    code_problem,
+    math_problem,
+)
 
 
 def test_dedup_normalizes_case_whitespace_and_sentence_punctuation():

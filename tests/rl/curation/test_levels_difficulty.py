@@ -9,7 +9,13 @@ import random
 import pytest
 
 from mimo.problems.records import Problem, TestCase
-from mimo.rl.curation import RolloutStats, assign_levels, difficulty_filter, level_tests, pass_rate_histogram
+from mimo.rl.curation import (
+    RolloutStats,
+    assign_levels,
+    difficulty_filter,
+    level_tests,
+    pass_rate_histogram,
+)
 from tests.rl.curation.conftest import code_problem, math_problem
 
 

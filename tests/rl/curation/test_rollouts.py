@@ -17,7 +17,12 @@ from mimo.rl.curation import (
 )
 from mimo.rl.curation.rollouts import GENERATION_ERROR, rollout_messages
 from mimo.synth.prompts import SYSTEM_PROMPT
-from tests.rl.curation.conftest import ADD_TESTS, ScriptedGenerator, code_problem, math_problem
+from tests.rl.curation.conftest import (
+    ADD_TESTS,
+    ScriptedGenerator,
+    code_problem,
+    math_problem,
+)
 
 EXACT = ProceduralOptions(wrong_answer_rate=0.0, no_answer_rate=0.0, truncate_rate=0.0)
 

@@ -7,7 +7,13 @@ import torch
 
 from mimo.model.presets import create_model
 from mimo.rl.grpo.config import GRPOConfig
-from mimo.rl.grpo.trainer import GRPOTrainer, RolloutGroup, _pad, flatten_groups, token_logps
+from mimo.rl.grpo.trainer import (
+    GRPOTrainer,
+    RolloutGroup,
+    _pad,
+    flatten_groups,
+    token_logps,
+)
 
 SMALL = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
              num_key_value_heads=1, head_dim=16)
