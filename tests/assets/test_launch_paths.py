@@ -85,6 +85,10 @@ def test_planted_contamination_stops_every_consumer(finished_state_copy):
                                                     cursor=refreshed.cursor)
         assert blocked.total_requested == 0, {k.to_user_string(): blocked.get_num_requested(k)
                                               for k in watched.resolve(defs.resolve_asset_graph())}
+        # why, as the UI's automation evaluation shows it: the corpus changed, but its checks failed
+        tokenizer = next(r for r in blocked.results if r.key == dg.AssetKey("tokenizer"))
+        why = {c.condition.get_label(): c.true_subset.size for c in tokenizer.child_results}
+        assert why == {"eager": 1, "all_deps_blocking_checks_passed": 0}, why
 
         # launched by hand, a consumer refuses the contaminated corpus and says why
         by_hand = _materialize(env, "tokenizer")

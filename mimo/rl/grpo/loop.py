@@ -65,6 +65,7 @@ class RLTrainConfig(BaseModel):
     allow_weak_isolation: bool = False
     system_prompt: str | None = None  # None: the SFT solve prompt's system message; "" drops it
     fail_nan_at_step: int | None = Field(None, ge=1)  # test hook: that step's loss is made NaN
+    reward_hang_s: float = Field(0.0, ge=0)  # test hook: every reward call sleeps this long first
 
 
 def _step_tasks(sampler: Any, by_id: dict[str, Any], num_generations: int, seed: int, limit: int,
@@ -261,7 +262,8 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
                          early_termination=cfg.early_termination, sampling=sampling,
                          micro_batch_groups=cfg.generation_batch_groups, reward_workers=cfg.reward_workers,
                          reward_timeout_s=cfg.reward_timeout_s, on_exhausted="partial")
-    reward_fn = MiMoRewardFn(code_scheme=g.code_reward_scheme, allow_weak_isolation=cfg.allow_weak_isolation)
+    reward_fn = MiMoRewardFn(code_scheme=g.code_reward_scheme, allow_weak_isolation=cfg.allow_weak_isolation,
+                             hang_s=cfg.reward_hang_s)
 
     def ckpt_state(sampler_state: dict, hist: list[dict]) -> dict[str, Any]:
         return {"optimizer": trainer.opt.state_dict(), "sampler": sampler_state, "history": hist,

@@ -45,15 +45,20 @@ class MiMoRewardFn(RewardFn):
     initializer = "mimo.rl.rewards.math:_init_worker"
 
     def __init__(self, code_scheme: str = "vanilla", allow_weak_isolation: bool = False,
-                 code_threads: int = 1, judge_url: str | None = None) -> None:
+                 code_threads: int = 1, judge_url: str | None = None, hang_s: float = 0.0) -> None:
         from mimo.rl.rewards.code import SCHEMES
 
         if code_scheme not in SCHEMES:
             raise ValueError(f"unknown scheme {code_scheme!r}")
         self.code_scheme, self.allow_weak_isolation = code_scheme, allow_weak_isolation
         self.code_threads, self.judge_url = code_threads, judge_url
+        self.hang_s = hang_s  # test hook: every call first sleeps this long (a hung worker)
 
     def score(self, domain: str, payload: dict[str, Any], responses: Sequence[str]) -> list[Score]:
+        if self.hang_s:
+            import time
+
+            time.sleep(self.hang_s)
         if domain == "math":
             from mimo.rl.rewards.math import verify_response
 

@@ -155,10 +155,10 @@ def test_nan_loss_stops_with_a_checkpoint_of_the_last_good_step_and_resumes_exac
 
 
 def test_hung_reward_workers_are_masked_and_the_step_goes_on(setup, tmp_path):
-    """Every reward passes its deadline (to the engine, a hung worker): the worker is killed and
-    replaced, the samples are masked and counted, the update is skipped, the run ends normally."""
+    """Every reward worker hangs past its deadline: the worker is killed and replaced, the samples
+    are masked and counted, the update is skipped, the run ends normally."""
     root, _ = setup
-    cfg = _config(root, tmp_path / "hang", reward_timeout_s=0.001,
+    cfg = _config(root, tmp_path / "hang", reward_timeout_s=0.5, reward_hang_s=600.0,
                   grpo={"steps": 1, "max_sampling_rounds": 1})
     run = _run(cfg)
     assert run.returncode == 0, run.stderr[-3000:]
