@@ -6,6 +6,8 @@ settings become the assets' config defaults, so every launch path uses them.
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from assets import (
@@ -36,6 +38,9 @@ from pipelines.sensors import build_schedules, build_sensors
 from resources.cluster import ClusterResource
 from resources.generator import GeneratorResource
 from resources.lake import CrawlSourceResource, LakeResource
+
+# Dagster's own conversion of assets with check specs passes a beta parameter; nothing to act on
+warnings.filterwarnings("ignore", message=".*`execution_type`.*", category=dg.BetaWarning)
 
 ASSET_MODULES = [crawl, extraction, dedup, tagging, corpus, problems, synthetic, synthetic_reasoning, tokenizer,
                  pretrain_data, pretraining, sft, rl_problems, rl, speculative, report]

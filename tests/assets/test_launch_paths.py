@@ -73,6 +73,9 @@ def test_planted_contamination_stops_every_consumer(finished_state_copy):
         refreshed = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=watched,
                                                       cursor=start.cursor)
         assert refreshed.get_num_requested(dg.AssetKey("tokenizer")) == 1
+        settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=watched,
+                                                    cursor=refreshed.cursor)
+        assert settled.total_requested == 0  # a request is made once
 
         # plant: decontamination switched off, so the planted benchmark leak reaches the corpus
         planted = _materialize(env, "filtered_corpus", {"decontaminate": False})
@@ -82,7 +85,7 @@ def test_planted_contamination_stops_every_consumer(finished_state_copy):
         assert next(iter(check.values())).status.value == "FAILED"
 
         blocked = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=watched,
-                                                    cursor=refreshed.cursor)
+                                                    cursor=settled.cursor)
         assert blocked.total_requested == 0, {k.to_user_string(): blocked.get_num_requested(k)
                                               for k in watched.resolve(defs.resolve_asset_graph())}
         # why, as the UI's automation evaluation shows it: the corpus changed, but its checks failed

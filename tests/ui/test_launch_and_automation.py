@@ -30,8 +30,20 @@ def _location(port: int) -> str:
     return nodes["repositoriesOrError"]["nodes"][0]["location"]["name"]
 
 
-def _runs(port: int) -> list[dict]:
-    return graphql(port, RUNS)["runsOrError"]["results"]
+def _runs(port: int, before: set[str] = frozenset()) -> list[dict]:
+    """Runs in the instance, except those in ``before``."""
+    return [r for r in graphql(port, RUNS)["runsOrError"]["results"] if r["runId"] not in before]
+
+
+def _run_ids(env: dict[str, str]) -> set[str]:
+    """Run ids already in the state's Dagster storage (the finished pipeline's runs)."""
+    import os
+
+    import dagster as dg
+
+    os.environ.update({k: env[k] for k in ("MIMO_DAGSTER_STORAGE", "MIMO_DAGSTER_ARTIFACTS", "MIMO_DAGSTER_LOGS")})
+    with dg.DagsterInstance.from_config(str(REPO)) as instance:
+        return {r.run_id for r in instance.get_runs()}
 
 
 def _automation_ticks(port: int, location: str) -> list[dict]:
@@ -76,6 +88,8 @@ def test_ui_launch_uses_the_profile_and_automation_skips_done_work(finished_stat
     profile = load_profile()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     queries = CatalogQueries(env)
+    before = _run_ids(env)
+    assert before, "the finished run's Dagster storage holds no runs"
     with open(ARTIFACTS / "launch-and-automation-ui.log", "w") as log:
         proc, port = start_ui(env, log)
         try:
@@ -83,24 +97,25 @@ def test_ui_launch_uses_the_profile_and_automation_skips_done_work(finished_stat
             queries.start()
             # the daemon evaluates automation on a state where everything is done: no run
             _wait(lambda: len(_automation_ticks(port, location)) >= 2, 240, "two automation ticks")
-            assert _runs(port) == [], "sensors or automation launched runs for work already done"
+            assert _runs(port, before) == [], "sensors or automation launched runs for work already done"
 
             # Materialize one evaluation partition from the asset graph, with no run config
             params = {"selector": {"repositoryLocationName": location, "repositoryName": "__repository__",
                                    "pipelineName": "__ASSET_JOB", "assetSelection": [{"path": ["eval_rl"]}],
-                                   "assetCheckSelection": []},
+                                   "assetCheckSelection": [{"assetKey": {"path": ["eval_rl"]},
+                                                            "name": "no_regression_vs_parent"}]},
                       "runConfigData": {}, "mode": "default",
                       "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "math500"}]}}
             launched = graphql(port, LAUNCH, {"params": params})["launchPipelineExecution"]
             assert launched["__typename"] == "LaunchRunSuccess", launched
             run_id = launched["run"]["runId"]
-            status = _wait(lambda: next((r["status"] for r in _runs(port) if r["runId"] == run_id
+            status = _wait(lambda: next((r["status"] for r in _runs(port, before) if r["runId"] == run_id
                                          and r["status"] in ("SUCCESS", "FAILURE", "CANCELED")), None),
                            600, "the launched evaluation to finish")
             assert status == "SUCCESS", f"run {run_id} ended {status}; see {log.name}"
 
             # automation refreshes what is downstream of the new evaluation (the report), nothing else
-            report = _wait(lambda: [r for r in _runs(port) if r["runId"] != run_id], 300,
+            report = _wait(lambda: [r for r in _runs(port, before | {run_id})], 300,
                            "automation to refresh the report")
             assert {tuple(a["path"]) for r in report for a in r["assetSelection"]} == {("eval_report",)}
         finally:
