@@ -168,7 +168,8 @@ class SeamlessRolloutEngine:
         exhausted = False
         while True:
             new: list[RolloutTask] = []
-            while not exhausted and step.active + len(new) < cfg.max_active_groups:
+            # taken-back tasks (``_carry``) are relaunched even after the iterator ran out
+            while (not exhausted or self._carry) and step.active + len(new) < cfg.max_active_groups:
                 valid = step.metrics.valid_groups
                 if valid + self.valid_rate * (step.active + len(new)) >= target:
                     break
@@ -191,7 +192,7 @@ class SeamlessRolloutEngine:
             selected, ready = step.fifo(batch_prompts)
             if ready and (cfg.early_termination or step.active == 0):
                 break
-            if step.active == 0 and (exhausted or step.metrics.valid_groups >= batch_prompts):
+            if step.active == 0 and ((exhausted and not self._carry) or step.metrics.valid_groups >= batch_prompts):
                 break  # exhausted (partial batch), or the prediction stopped launches too early
             if step.active == 0:
                 continue
