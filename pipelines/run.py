@@ -26,6 +26,7 @@ from mimo.eval.series import EVAL_ASSETS, SERIES
 from mimo.paths import expand, shared_dir, state_dir
 from pipelines.definitions import build_definitions
 from pipelines.profiles import load_profile
+from pipelines.run_health import reap_dead_runs
 
 
 def _instance() -> dg.DagsterInstance:
@@ -141,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     instance = _instance()
     _ensure_pools(instance)
+    for run_id, reason in reap_dead_runs(instance):
+        print(f"[mimo] run {run_id} marked failed: {reason}; its pool slots are free again", flush=True)
     if args.asset:
         return _materialize_only(defs, instance, args.asset, args.partition)
     crawl_source = defs.resources["crawl_source"]
