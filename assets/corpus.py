@@ -7,6 +7,7 @@ import dagster as dg
 import pyarrow as pa
 
 from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.crawl import skipped_crawl_files
 from assets.inputs import upstream_artifact
 from mimo.data.decontam import ContaminationIndex, load_benchmark_texts
 from mimo.data.filtering import FilterConfig, decide
@@ -63,6 +64,7 @@ def filtered_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lak
     domains_in = Counter(r["domain"] for r in rows)
     domains_out = Counter(r["domain"] for r in kept)
     tokens = sum(approx_tokens(r["text"]) for r in kept)
+    skipped_files = skipped_crawl_files(lake.catalog().lineage(upstream["artifact_id"]))
 
     def write(tmp: str) -> WriteStats:
         lake_obj = lake.lake()
@@ -74,7 +76,7 @@ def filtered_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lak
             "math_code_share_out": round((domains_out["math"] + domains_out["code"]) / max(len(kept), 1), 4),
             "weighted_domain_share": {d: round(sum(r["weight"] for r in kept if r["domain"] == d)
                                                / max(sum(r["weight"] for r in kept), 1e-9), 4) for d in domains_out},
-            "contaminated_docs": contaminated, "token_counter": TOKEN_COUNTER,
+            "contaminated_docs": contaminated, "token_counter": TOKEN_COUNTER, "skipped_crawl_files": skipped_files,
             "read_with": "datasets.load_dataset('parquet', data_files='<path>/shard-*.parquet'); "
                          "duckdb: SELECT * FROM read_parquet('<path>/shard-*.parquet')",
         })

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.crawl import crawl_inputs_of, skipped_crawl_files
 from assets.inputs import upstream_artifact
 from assets.partitions import crawl_partitions
 from mimo.data.dedup import MinHashConfig, content_hash, minhash_dedup, normalize_url
@@ -58,6 +59,9 @@ def load_extracted(context: dg.AssetExecutionContext, lake: LakeResource) -> tup
 def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, lake: LakeResource) -> dg.MaterializeResult:
     meter = MemoryMeter()
     table, upstream, missing = load_extracted(context, lake)
+    skipped_files = skipped_crawl_files(crawl_inputs_of(lake.catalog(), upstream))
+    if skipped_files:
+        context.log.info(f"crawl files skipped or cut short (their partitions count as done): {skipped_files}")
     # deterministic global order: by crawl file then offset (earliest copy wins)
     order = np.lexsort((np.array(table["doc_id"].to_pylist()), np.array(table["warc_file"].to_pylist())))
     table = table.take(pa.array(order))
@@ -118,7 +122,7 @@ def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, l
             "removed_across_crawl_files": cross_file, "minhash_clusters_with_dups": result.n_clusters_with_dups,
             "minhash_cluster_sizes": {str(k): v for k, v in sorted(result.cluster_sizes.items())},
             "minhash_params": mh_cfg.__dict__ | {"threshold_approx": round((1 / config.num_bands) ** (1 / config.rows_per_band), 3)},
-            "crawl_files": len(upstream), "crawl_files_missing": missing,
+            "crawl_files": len(upstream), "crawl_files_missing": missing, "skipped_crawl_files": skipped_files,
             "docs_per_s": round(n_in / max(elapsed, 1e-9), 1), "token_counter": TOKEN_COUNTER,
         })
 

@@ -121,10 +121,45 @@ def _materialize_only(defs: dg.Definitions, instance: dg.DagsterInstance, assets
     return 0
 
 
+CRAWL_JOB_ASSETS = ("crawl_warc", "extracted_pages")
+
+
+def run_crawl_partitions(defs: dg.Definitions, instance: dg.DagsterInstance, files: list[str],
+                         only_new: bool) -> tuple[list[str], dict[str, str]]:
+    """Run ``crawl_job`` for every crawl file, adding the partitions not known yet; with
+    ``only_new`` only for files whose partition lacks a successful materialization of an asset of
+    the job (a partition whose run failed or never ran is retried). A failed partition does not
+    stop the others. Returns the failed partitions and ``{file: skip reason}`` of skipped files."""
+    known = set(instance.get_dynamic_partitions(crawl_partitions.name))
+    unknown = [f for f in files if f not in known]
+    if unknown:
+        instance.add_dynamic_partitions(crawl_partitions.name, unknown)
+    done: set[str] = set()
+    if only_new:  # done: every asset of the job has a successful materialization for the partition
+        done = set(files)
+        for asset in CRAWL_JOB_ASSETS:
+            done &= instance.get_materialized_partitions(dg.AssetKey(asset))
+    todo = [f for f in files if f not in done]
+    crawl_job = defs.resolve_job_def("crawl_job")
+    failed: list[str] = []
+    skipped: dict[str, str] = {}
+    for i, key in enumerate(todo, 1):
+        print(f"[mimo] crawl_job {i}/{len(todo)}: partition {key}", flush=True)
+        result = crawl_job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
+        for event in result.get_asset_materialization_events():
+            meta = event.materialization.metadata
+            if event.asset_key == dg.AssetKey("crawl_warc") and getattr(meta.get("skipped_file"), "value", False):
+                skipped[key] = meta["skip_reason"].value
+        if not result.success:
+            print(f"error: crawl_job failed for {key}; see the run in the UI", file=sys.stderr)
+            failed.append(key)
+    return failed, skipped
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default=None, help="profile name (default: MIMO_PROFILE or tiny)")
-    parser.add_argument("--only-new", action="store_true", help="run crawl_job only for new WARC files")
+    parser.add_argument("--only-new", action="store_true", help="run crawl_job only for WARC files not yet crawled (new, failed or never run)")
     parser.add_argument("--asset", action="append", default=[],
                         help="materialize only this asset (repeatable) with the profile's config; upstream must exist")
     parser.add_argument("--partition", default=None,
@@ -159,18 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print(f"error: no WARC files in {crawl_source.resolved()}", file=sys.stderr)
         return 2
-    known = set(instance.get_dynamic_partitions(crawl_partitions.name))
-    new = [f for f in files if f not in known]
-    if new:
-        instance.add_dynamic_partitions(crawl_partitions.name, new)
-    todo = new if args.only_new else files
     t0 = time.perf_counter()
-    crawl_job = defs.resolve_job_def("crawl_job")
-    for i, key in enumerate(todo, 1):
-        print(f"[mimo] crawl_job {i}/{len(todo)}: partition {key}", flush=True)
-        if not crawl_job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False).success:
-            print(f"error: crawl_job failed for {key}; see the run in the UI", file=sys.stderr)
-            return 1
+    failed, skipped = run_crawl_partitions(defs, instance, files, args.only_new)
+    if skipped:
+        print("[mimo] crawl files skipped (counted, the run goes on): "
+              + ", ".join(f"{name} ({reason})" for name, reason in skipped.items()), flush=True)
+    if failed:
+        print(f"error: crawl_job failed for {', '.join(failed)}; see the runs in the UI (the next run, "
+              "--only-new too, retries them)", file=sys.stderr)
+        return 1
     for job_name, what in SEQUENCE:
         print(f"[mimo] {job_name}: {what}", flush=True)
         result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False)

@@ -19,8 +19,12 @@ def build_sensors(default_running: bool) -> list[dg.SensorDefinition]:
     status = dg.DefaultSensorStatus.RUNNING if default_running else dg.DefaultSensorStatus.STOPPED
 
     @dg.sensor(job_name="crawl_job", minimum_interval_seconds=30, default_status=status,
-               description="Adds a crawl partition per new WARC file in the crawl input and runs crawl_job on it.")
+               description="Adds a crawl partition per new WARC file in the crawl input and runs crawl_job on it; "
+                           "a bad file (empty, not a WARC, cut off, unreadable) gets its run like any other and "
+                           "materializes as a counted skip.")
     def crawl_files_sensor(context: dg.SensorEvaluationContext, crawl_source: CrawlSourceResource) -> dg.SensorResult:
+        # Nothing here opens a file or waits for one to settle: every listed name is requested at once,
+        # so no file (zero bytes, unreadable, vanished) can hold the others back.
         known = set(context.instance.get_dynamic_partitions(crawl_partitions.name))
         new = [name for name in crawl_source.list_files() if name not in known]
         if not new:

@@ -148,15 +148,16 @@ def build_tiny_crawl(out_dir: str, shared_dir: str | None = None, seed: int = 7,
 
 def _damage_last_dump(path: str) -> dict[str, str]:
     """Append a corrupt gzip member and a truncated record, as broken crawls have."""
-    extra = os.path.join(os.path.dirname(path), ".extra.warc.gz")
-    write_warc([PageToWrite("https://bad.example/corrupt", b"<html><body>" + b"lost " * 500 + b"</body></html>"),
-                PageToWrite("https://bad.example/truncated", b"<html><body>" + b"cut " * 2000 + b"</body></html>")], extra)
-    raw = Path(extra).read_bytes()
-    os.remove(extra)
-    second = raw.find(b"\x1f\x8b\x08", 10)
-    corrupt = bytearray(raw[:second])
+    members = []
+    for page in (PageToWrite("https://bad.example/corrupt", b"<html><body>" + b"lost " * 500 + b"</body></html>"),
+                 PageToWrite("https://bad.example/truncated", b"<html><body>" + b"cut " * 2000 + b"</body></html>")):
+        extra = os.path.join(os.path.dirname(path), ".extra.warc.gz")
+        write_warc([page], extra)  # one gzip member each: exact boundaries, no searching
+        members.append(Path(extra).read_bytes())
+        os.remove(extra)
+    corrupt = bytearray(members[0])
     corrupt[30:60] = b"\xff" * 30  # garbage inside the deflate stream
-    truncated = raw[second: second + (len(raw) - second) // 2]
+    truncated = members[1][: len(members[1]) // 2]
     with open(path, "ab") as fh:
         fh.write(bytes(corrupt) + truncated)
     return {"https://bad.example/corrupt": "corrupt_record", "https://bad.example/truncated": "truncated_record"}
