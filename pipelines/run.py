@@ -159,7 +159,8 @@ def run_crawl_partitions(defs: dg.Definitions, instance: dg.DagsterInstance, fil
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default=None, help="profile name (default: MIMO_PROFILE or tiny)")
-    parser.add_argument("--only-new", action="store_true", help="run crawl_job only for WARC files not yet crawled (new, failed or never run)")
+    parser.add_argument("--only-new", action="store_true",
+                        help="run crawl_job only for WARC files not yet crawled (new, failed or never run)")
     parser.add_argument("--asset", action="append", default=[],
                         help="materialize only this asset (repeatable) with the profile's config; upstream must exist")
     parser.add_argument("--partition", default=None,
