@@ -4,9 +4,11 @@ run while it runs.
 
 - Pipes: the context is a JSON file in the job directory, messages a JSONL file the job appends to
   (``open_dagster_pipes()`` picks both up from ``DAGSTER_PIPES_*`` in the job's environment).
-- Reattach: the job's handle is stored in the run's tags (``mimo/cluster/<job name>``); a retried or
-  re-executed run (the tag is looked up along the parent runs too) with the same spec attaches to
-  the job when it is still queued, running or completed instead of submitting it again.
+- One job per name: ``<job_root>/<job name>/active.json`` records the live job (written under a flock,
+  see :mod:`mimo.cluster.registry`); any later run of that name, a plain rerun included, attaches to
+  it while it runs (or when it completed) with the same spec, waits for it with another spec, and
+  submits only when it is gone. The handle is also kept in the run's tags (``mimo/cluster/<job name>``,
+  looked up along the parent runs too) for retries and re-executions.
 - Cancel: when the Dagster run is interrupted the job is cancelled (``scancel`` / SIGTERM).
 - Failure: ``dg.Failure`` naming the state (FAILED, CANCELLED, TIMEOUT, ...), exit code, reason and
   the last lines of the job's log.
@@ -38,28 +40,19 @@ from mimo.cluster.job import (
     PIPES_CONTEXT,
     PIPES_MESSAGES,
     SCRIPT,
+    copy_new_bytes,
+    end_summary,
     prepare_job_dir,
     write_text_atomic,
 )
 from mimo.cluster.local import LocalBackend
+from mimo.cluster.locks import LockTimeout
+from mimo.cluster.registry import JobRegistry, cancel_hint
 from mimo.cluster.slurm import SlurmBackend, SlurmError, SlurmOptions
 from mimo.paths import expand
 
 TAG_PREFIX = "mimo/cluster/"
 Context = dg.OpExecutionContext | dg.AssetExecutionContext
-
-_HINTS = {
-    "FAILED": "the job's command exited with an error",
-    "CANCELLED": "the job was cancelled (scancel by a user or admin, or the Dagster run was cancelled)",
-    "TIMEOUT": "the job hit its time limit",
-    "OUT_OF_MEMORY": "the job ran out of memory",
-    "NODE_FAIL": "a node of the job failed",
-    "PREEMPTED": "the job was preempted",
-    "BOOT_FAIL": "a node failed to boot",
-    "DEADLINE": "the job missed its deadline",
-    "UNKNOWN": "the scheduler no longer knows the job",
-}
-
 
 class JobFileMessageReader(dg.PipesMessageReader):
     """Reads Pipes messages from the JSONL file a job appends to, from its first line (so a
@@ -160,17 +153,8 @@ def _context_data(context: Context, extras: Mapping[str, Any] | None) -> Any:
 
 def failure_for(handle: JobHandle, status: JobStatus, tail_n: int = 50) -> dg.Failure:
     """A ``dg.Failure`` that names why the job ended and shows the end of its log."""
-    hint = _HINTS.get(status.state, "the job did not complete")
-    limit = status.raw.get("TimeLimit")
-    if status.state == "TIMEOUT" and limit:
-        hint += f" ({limit})"
-    parts = [f"{handle.backend} job {handle.job_id} ({handle.name}) ended {status.state}: {hint}"]
-    if status.exit_code:
-        parts.append(f"exit code {status.exit_code}")
-    if status.reason:
-        parts.append(f"reason {status.reason}")
     tail = tail_lines(handle.log_path, tail_n)
-    desc = "; ".join(parts) + f".\nlog: {handle.log_path}\n" + (
+    desc = end_summary(handle, status) + f".\nlog: {handle.log_path}\n" + (
         f"last {tail_n} lines:\n{tail}" if tail else "(the log is empty or missing)")
     return dg.Failure(description=desc, allow_retries=status.state != "CANCELLED", metadata={
         "job_id": handle.job_id, "state": status.state, "exit_code": status.exit_code or "",
@@ -197,6 +181,9 @@ class ClusterResource(dg.ConfigurableResource):
     log_tail_lines: int = 50
     forward_logs: bool = True  # copy the job's log into the step's stdout (Dagster compute logs)
     reattach: bool = True
+    wait_for_live_job_s: float = 24 * 3600.0  # a live job of the same name with another spec: wait, then fail
+    wait_log_interval_s: float = 600.0  # while waiting, log where things stand this often
+    submit_lock_timeout_s: float = 300.0  # another run holding the job name's submit lock this long -> fail
     cancel_grace_s: float = 10.0  # local: SIGTERM, then SIGKILL after this long
     partition: str | None = None
     account: str | None = None
@@ -261,7 +248,7 @@ class ClusterResource(dg.ConfigurableResource):
             return None
         try:
             st = self.get_backend(prev.backend).status(prev)
-        except SlurmError as exc:
+        except (SlurmError, OSError, ValueError) as exc:
             context.log.warning(f"cannot query previous job {prev.job_id} ({exc}); submitting anew")
             return None
         if st.active or st.ok:
@@ -270,48 +257,74 @@ class ClusterResource(dg.ConfigurableResource):
         context.log.info(f"previous {prev.backend} job {prev.job_id} ended {st.state}; submitting anew")
         return None
 
+    def _status_of(self, handle: JobHandle) -> JobStatus:
+        return self.get_backend(handle.backend).status(handle)
+
+    def _submit_new(self, context: Context, spec: JobSpec, extras: Mapping[str, Any] | None) -> JobHandle:
+        job_dir = self.new_job_dir(spec, context.run.run_id)
+        prepare_job_dir(spec, job_dir)
+        ctx_path = os.path.join(job_dir, PIPES_CONTEXT)
+        write_text_atomic(ctx_path, json.dumps(_context_data(context, extras)))
+        env = {**self.env,
+               DAGSTER_PIPES_CONTEXT_ENV_VAR: encode_param({"path": ctx_path}),
+               DAGSTER_PIPES_MESSAGES_ENV_VAR: encode_param({"path": os.path.join(job_dir, PIPES_MESSAGES)})}
+        try:
+            handle = self.get_backend().submit(spec, job_dir, env)
+        except (SlurmError, ValueError, OSError) as exc:
+            raise dg.Failure(f"could not submit {spec.name} to {self.backend}: {exc}") from exc
+        context.log.info(f"submitted {spec.name} as {handle.backend} job {handle.job_id} (dir {job_dir})")
+        return handle
+
     def submit(self, context: Context, spec: JobSpec, extras: Mapping[str, Any] | None = None) -> tuple[JobHandle, bool]:
-        """Reattach to this job from the run tags, or submit it; record it in the run tags.
+        """Reattach to the live job of this name, or submit it; record it in the run tags and in
+        ``<job_root>/<name>/active.json`` (under an exclusive lock, so concurrent runs submit at most
+        once). A live job with another spec is waited for (``wait_for_live_job_s``).
         Returns ``(handle, reattached)``."""
         if self.dry_run:
             files = self.render(spec, self.new_job_dir(spec, context.run.run_id))
             raise dg.Failure(f"dry run: wrote {', '.join(files)}; nothing was submitted",
                              metadata={"files": files}, allow_retries=False)
-        handle = self._try_reattach(context, spec)
-        reattached = handle is not None
-        if handle is None:
-            job_dir = self.new_job_dir(spec, context.run.run_id)
-            prepare_job_dir(spec, job_dir)
-            ctx_path = os.path.join(job_dir, PIPES_CONTEXT)
-            write_text_atomic(ctx_path, json.dumps(_context_data(context, extras)))
-            env = {**self.env,
-                   DAGSTER_PIPES_CONTEXT_ENV_VAR: encode_param({"path": ctx_path}),
-                   DAGSTER_PIPES_MESSAGES_ENV_VAR: encode_param({"path": os.path.join(job_dir, PIPES_MESSAGES)})}
+        registry = JobRegistry(expand(self.job_root), spec.name)
+        started, next_note = time.monotonic(), 0.0
+        while True:
             try:
-                handle = self.get_backend().submit(spec, job_dir, env)
-            except (SlurmError, ValueError, OSError) as exc:
-                raise dg.Failure(f"could not submit {spec.name} to {self.backend}: {exc}") from exc
-            context.log.info(f"submitted {spec.name} as {handle.backend} job {handle.job_id} (dir {job_dir})")
-        context.instance.add_run_tags(context.run.run_id, {TAG_PREFIX + spec.name: handle.to_json()})
-        return handle, reattached
+                with registry.locked(self.submit_lock_timeout_s):
+                    notes: list[str] = []  # logged at once, or with the periodic note while waiting
+                    decision, record = registry.check(spec.fingerprint(), self._status_of, notes.append, self.reattach)
+                    for note in notes if decision.action != "wait" else []:
+                        context.log.warning(note)
+                    handle = None
+                    if decision.action == "reattach" and record is not None:
+                        handle = record.handle
+                        context.log.info(f"reattaching to {handle.backend} job {handle.job_id} recorded in "
+                                         f"{registry.path} by run {record.run_id}: {decision.why}")
+                    elif decision.action == "submit":
+                        handle = self._try_reattach(context, spec)
+                    if handle is not None or decision.action == "submit":
+                        reattached = handle is not None
+                        handle = handle or self._submit_new(context, spec, extras)
+                        registry.write(handle, context.run.run_id)
+                        context.instance.add_run_tags(context.run.run_id, {TAG_PREFIX + spec.name: handle.to_json()})
+                        return handle, reattached
+            except LockTimeout as exc:
+                raise dg.Failure(f"{spec.name}: {exc} (another run is submitting this job name)") from exc
+            waited = time.monotonic() - started
+            if waited >= self.wait_for_live_job_s:
+                h = record.handle if record else None
+                raise dg.Failure(registry.gave_up(spec.name, record, decision.why, waited), metadata={} if h is None else {
+                    "job_id": h.job_id, "job_dir": dg.MetadataValue.path(h.job_dir), "cancel": cancel_hint(h)})
+            if time.monotonic() >= next_note:
+                hint = f"; to stop it: {cancel_hint(record.handle)}" if record else ""
+                for note in notes:
+                    context.log.warning(note)
+                context.log.warning(f"{spec.name}: {decision.why}; waiting for it to end before submitting "
+                                    f"({waited:.0f}s of at most {self.wait_for_live_job_s:g}s){hint}")
+                next_note = time.monotonic() + self.wait_log_interval_s
+            time.sleep(max(0.0, min(self.poll_interval_s, self.wait_for_live_job_s - waited)))
 
     def _forward(self, handle: JobHandle, pos: int, until_eof: bool = False) -> int:
         """Copy new bytes of the job's log to stdout (at most 8 MiB per call unless ``until_eof``)."""
-        if not self.forward_logs:
-            return pos
-        while True:
-            try:
-                with open(handle.log_path, "rb") as f:
-                    f.seek(pos)
-                    data = f.read(8 * 2**20)
-            except OSError:
-                return pos
-            if data:
-                sys.stdout.write(data.decode("utf-8", "replace"))
-                sys.stdout.flush()
-            pos += len(data)
-            if not until_eof or not data:
-                return pos
+        return copy_new_bytes(handle.log_path, pos, sys.stdout, until_eof) if self.forward_logs else pos
 
     def _status(self, backend: Backend, handle: JobHandle, failing_since: list[float]) -> JobStatus | None:
         """The job's status, or None while the scheduler is unreachable (within the error budget)."""

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -191,6 +191,50 @@ def tail_lines(path: str, n: int = 50, max_bytes: int = 256 * 1024) -> str:
     return "\n".join(data.decode("utf-8", "replace").splitlines()[-n:])
 
 
+_END_HINTS = {
+    "FAILED": "the job's command exited with an error",
+    "CANCELLED": "the job was cancelled (scancel by a user or admin, or the Dagster run was cancelled)",
+    "TIMEOUT": "the job hit its time limit",
+    "OUT_OF_MEMORY": "the job ran out of memory",
+    "NODE_FAIL": "a node of the job failed",
+    "PREEMPTED": "the job was preempted",
+    "BOOT_FAIL": "a node failed to boot",
+    "DEADLINE": "the job missed its deadline",
+    "UNKNOWN": "the scheduler no longer knows the job",
+}
+
+
+def end_summary(handle: JobHandle, status: JobStatus) -> str:
+    """``<backend> job <id> (<name>) ended <STATE>: <what that means>; exit code X; reason Y``."""
+    hint = _END_HINTS.get(status.state, "the job did not complete")
+    limit = status.raw.get("TimeLimit")
+    if status.state == "TIMEOUT" and limit:
+        hint += f" ({limit})"
+    parts = [f"{handle.backend} job {handle.job_id} ({handle.name}) ended {status.state}: {hint}"]
+    if status.exit_code:
+        parts.append(f"exit code {status.exit_code}")
+    if status.reason:
+        parts.append(f"reason {status.reason}")
+    return "; ".join(parts)
+
+
+def copy_new_bytes(path: str, pos: int, out: TextIO, until_eof: bool = False) -> int:
+    """Copy the bytes of ``path`` after ``pos`` to ``out`` (at most 8 MiB unless ``until_eof``); the new position."""
+    while True:
+        try:
+            with open(path, "rb") as f:
+                f.seek(pos)
+                data = f.read(8 * 2**20)
+        except OSError:
+            return pos
+        if data:
+            out.write(data.decode("utf-8", "replace"))
+            out.flush()
+        pos += len(data)
+        if not until_eof or not data:
+            return pos
+
+
 def write_text_atomic(path: str, text: str, mode: int = 0o644) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -231,14 +275,21 @@ class _NoPipes:
 
 def pipes_reporter(pipes: Any, stage: str) -> Any:
     """A training loop's ``report(event, payload)``: every event printed to the job log; ``metrics``
-    as Pipes custom messages, everything else as Pipes log lines."""
+    as Pipes custom messages, ``warning`` as Pipes warnings, everything else as Pipes log lines."""
     def report(event: str, payload: dict) -> None:
         print(f"[{stage}] {event} {json.dumps(payload)}", flush=True)
         if event == "metrics":
             pipes.report_custom_message(payload)
+        elif event == "warning":
+            pipes.log.warning(payload.get("message", json.dumps(payload)))
         else:
             pipes.log.info(payload.get("message", json.dumps(payload)))
     return report
+
+
+def global_rank() -> int:
+    """This process's global rank: ``RANK`` (torchrun), else ``SLURM_PROCID`` (srun), else 0."""
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")) or 0)
 
 
 def open_job_pipes() -> Any:
@@ -247,8 +298,7 @@ def open_job_pipes() -> Any:
     Use it in training entrypoints: ``with open_job_pipes() as pipes: pipes.log.info(...)``. Outside
     Dagster it degrades to a no-op like ``open_dagster_pipes`` (which warns once).
     """
-    rank = int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")) or 0)
-    if rank != 0:
+    if global_rank() != 0:
         return _NoPipes()
     from dagster_pipes import open_dagster_pipes
 

@@ -79,6 +79,27 @@ class LocalBackend:
         except psutil.Error:
             return None
 
+    @staticmethod
+    def _orphans(handle: JobHandle) -> list[psutil.Process]:
+        """Processes of the job's process group still alive after its wrapper died (kill -9 of the
+        wrapper alone leaves the command running). The group id is the wrapper's pid, which Linux
+        does not hand out again while the group has members."""
+        pid, started = handle.job_id.split("@")
+        pgid = int(pid)
+        try:
+            if abs(psutil.Process(pgid).create_time() - float(started)) > 0.05:
+                return []  # the pid is in use again by a new process: the old group is gone
+        except psutil.Error:
+            pass
+        found = []
+        for p in psutil.process_iter(["status"]):
+            try:
+                if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                    found.append(p)
+            except (OSError, psutil.Error):
+                continue
+        return found
+
     def status(self, handle: JobHandle) -> JobStatus:
         pid = int(handle.job_id.split("@")[0])
         if pid in self._procs:
@@ -90,6 +111,8 @@ class LocalBackend:
         except (OSError, ValueError, KeyError):
             if self._process(handle) is not None:
                 return JobStatus("RUNNING")
+            if self._orphans(handle):
+                return JobStatus("RUNNING", reason="the wrapper process died; the job's processes still run")
             return JobStatus("CANCELLED" if cancelled else "FAILED", reason="the job's processes ended "
                              "without recording an exit code (killed?)")
         code = f"{rc}:0" if rc >= 0 else f"0:{-rc}"
@@ -101,11 +124,10 @@ class LocalBackend:
 
     def cancel(self, handle: JobHandle) -> None:
         """SIGTERM the job's process group, SIGKILL it after ``cancel_grace_s``."""
-        proc = self._process(handle)
-        if proc is None:
+        if self._process(handle) is None and not self._orphans(handle):
             return
         open(handle.path(CANCELLED_MARK), "w").close()
-        pgid = proc.pid  # the wrapper leads its own session / process group
+        pgid = int(handle.job_id.split("@")[0])  # the wrapper leads its own session / process group
         for sig, wait_s in ((signal.SIGTERM, self.cancel_grace_s), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(pgid, sig)
@@ -114,7 +136,7 @@ class LocalBackend:
             deadline = time.monotonic() + wait_s
             while time.monotonic() < deadline:
                 self.status(handle)
-                if self._process(handle) is None:
+                if self._process(handle) is None and not self._orphans(handle):
                     return
                 time.sleep(0.05)
 

@@ -6,15 +6,21 @@ Layout under a run directory::
     checkpoints/latest              name of the newest complete checkpoint (written last)
 
 A checkpoint is written to ``step-XXXXXXXX.tmp-<pid>`` and renamed into place only when complete;
-``latest`` is replaced atomically after the rename. :func:`latest_checkpoint` never returns a
-directory without its ``COMPLETE`` marker, so a kill -9 mid-write is harmless.
+``latest`` is replaced atomically after the rename. Old or replaced checkpoints are renamed to
+``*.trash-<pid>`` before they are deleted, so a kill -9 mid-delete never leaves a half-deleted
+``step-*`` directory behind. :func:`latest_checkpoint` only returns a directory with its ``COMPLETE``
+marker, trainer state and model weights; a newer one without them is skipped with a warning naming
+what is missing, and the previous complete checkpoint (or a fresh start) is used.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
+import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,8 @@ import torch
 
 COMPLETE = "COMPLETE"
 STATE_FILE = "trainer_state.pt"
+_STEP_DIR = re.compile(r"^step-(\d{8})$")
+log = logging.getLogger(__name__)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -90,41 +98,82 @@ def save_checkpoint(root: str | os.PathLike, step: int, model: Any, trainer_stat
         raise write_error(e, root, f"checkpoint {final} was not written",
                           f"the newest complete checkpoint is still {keep.name if keep else 'none'}") from e
     if final.exists():
-        shutil.rmtree(final)
+        _remove(final)
     os.replace(tmp, final)
     pointer = root / f"latest.tmp-{os.getpid()}"
     pointer.write_text(final.name)
     os.replace(pointer, root / "latest")
     _fsync_dir(root)
     for old in complete_checkpoints(root)[:-keep_last] if keep_last > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
+    for trash in root.glob("*.trash-*"):  # left by a kill -9 mid-delete
+        shutil.rmtree(trash, ignore_errors=True)
     return final
 
 
-def complete_checkpoints(root: str | os.PathLike) -> list[Path]:
-    """Complete checkpoint directories, oldest first (temp and half-written ones excluded)."""
-    root = Path(root)
+def _remove(path: Path) -> None:
+    """Delete a checkpoint directory: rename it out of the ``step-*`` namespace first (atomic), so an
+    interrupted delete never leaves a ``step-*`` directory with some files gone."""
+    trash = path.with_name(f"{path.name}.trash-{os.getpid()}")
+    try:
+        os.replace(path, trash)
+    except OSError:
+        trash = path
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def checkpoint_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a usable checkpoint (no ``COMPLETE`` marker, no trainer state, no model
+    weights), or None when it is."""
+    path = Path(path)
+    if not (path / COMPLETE).is_file():
+        return f"no {COMPLETE} marker (half-written or half-deleted)"
+    if not (path / STATE_FILE).is_file() or (path / STATE_FILE).stat().st_size == 0:
+        return f"no {STATE_FILE}"
+    weights = [p for p in path.glob("*.safetensors") if p.stat().st_size > 0]
+    if not (path / "config.json").is_file() or not weights:
+        return "no model weights (config.json, *.safetensors)"
+    return None
+
+
+def _step_dirs(root: Path) -> list[Path]:
+    """``step-XXXXXXXX`` directories, oldest first (temp and trash directories excluded)."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir()
-                  if p.is_dir() and p.name.startswith("step-") and ".tmp-" not in p.name and (p / COMPLETE).exists())
+    return sorted(p for p in root.iterdir() if _STEP_DIR.match(p.name) and p.is_dir())
 
 
-def latest_checkpoint(root: str | os.PathLike) -> Path | None:
-    """The newest complete checkpoint (``latest`` if valid, else the newest complete directory)."""
-    root = Path(root)
-    pointer = root / "latest"
-    if pointer.exists():
-        candidate = root / pointer.read_text().strip()
-        if (candidate / COMPLETE).exists():
-            return candidate
-    done = complete_checkpoints(root)
-    return done[-1] if done else None
+def complete_checkpoints(root: str | os.PathLike) -> list[Path]:
+    """Complete checkpoint directories (``COMPLETE`` marker present), oldest first."""
+    return [p for p in _step_dirs(Path(root)) if (p / COMPLETE).exists()]
+
+
+def latest_checkpoint(root: str | os.PathLike, warn: Callable[[str], None] | None = None) -> Path | None:
+    """The newest usable checkpoint under ``root``, or None.
+
+    Newer ``step-*`` directories that are not usable (see :func:`checkpoint_problem`) are skipped,
+    each with a warning through ``warn`` (default: this module's logger) naming what is missing.
+    (``latest`` names the newest one too; a kill -9 between publishing a checkpoint and updating the
+    pointer leaves it one behind, so the directories themselves decide.)"""
+    warn = warn or log.warning
+    skipped = 0
+    for path in reversed(_step_dirs(Path(root))):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            if skipped:
+                warn(f"resuming from the previous complete checkpoint {path}")
+            return path
+        warn(f"skipping checkpoint {path}: {problem}")
+        skipped += 1
+    if skipped:
+        warn(f"no usable checkpoint in {root}: starting fresh")
+    return None
 
 
 def load_trainer_state(path: str | os.PathLike) -> dict[str, Any]:
     """The trainer state of a checkpoint directory (clear error when it is not complete)."""
     path = Path(path)
-    if not (path / COMPLETE).exists():
-        raise ValueError(f"{path} is not a complete checkpoint (no {COMPLETE} marker)")
+    problem = checkpoint_problem(path)
+    if problem is not None:
+        raise ValueError(f"{path} is not a complete checkpoint ({problem})")
     return torch.load(path / STATE_FILE, map_location="cpu", weights_only=False)

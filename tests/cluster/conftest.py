@@ -59,6 +59,12 @@ def pipes_job_spec(name: str, *args: str, **kw: Any) -> JobSpec:
     return JobSpec(name=name, command=[sys.executable, JOB_SCRIPT, *args], **kw)
 
 
+def job_dirs(job_root: str, name: str) -> list[str]:
+    """The job directories submitted under ``name`` (not the live-job record or its lock)."""
+    base = os.path.join(job_root, name)
+    return sorted(d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d)))
+
+
 def cluster(backend: str, job_root: str, **kw: Any) -> ClusterResource:
     kw.setdefault("poll_interval_s", 0.2)
     kw.setdefault("message_grace_s", 5.0)

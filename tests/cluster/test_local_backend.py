@@ -17,6 +17,7 @@ from mimo.cluster.local import LocalBackend
 from resources.cluster import TAG_PREFIX
 from tests.cluster.conftest import (
     cluster,
+    job_dirs,
     pipes_job_spec,
     run_logs,
     step_failure,
@@ -112,13 +113,13 @@ def test_retry_with_run_tags_reattaches_and_changed_spec_resubmits(job_root, uni
                 for r in (first, second))
     assert md2["cluster/reattached"] is True and md2["cluster/job_id"] == md1["cluster/job_id"]
     assert md2["final_loss"] == md1["final_loss"] and md2["cluster/custom_messages"] == 2
-    assert len(os.listdir(os.path.join(job_root, unique_name))) == 1  # one job was ever launched
+    assert len(job_dirs(job_root, unique_name)) == 1  # one job was ever launched
 
     changed = pipes_job_spec(unique_name, "--steps", "3")
     third = dg.materialize([training_asset(changed)], instance=instance, resources={"cluster": res_cluster}, tags=tags)
     md3 = {k: v.value for k, v in third.get_asset_materialization_events()[0].materialization.metadata.items()}
     assert md3["cluster/reattached"] is False and md3["steps"] == 3
-    assert len(os.listdir(os.path.join(job_root, unique_name))) == 2
+    assert len(job_dirs(job_root, unique_name)) == 2
 
 
 def test_spec_validation_and_local_limits(job_root):
