@@ -2,8 +2,9 @@
 
 
 import json
+import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,7 @@ import dagster as dg
 import psutil
 
 from mimo.lake.catalog import ArtifactRecord
-from mimo.lake.storage import config_hash
+from mimo.lake.storage import LakeWriteError, config_hash
 from mimo.paths import git_commit
 from resources.lake import LakeResource
 
@@ -61,6 +62,20 @@ class MemoryMeter:
         return {"rss_at_start_mb": round(self.start_mb, 1), "peak_rss_mb": round(self.peak_mb, 1)}
 
 
+def timing_summary(values: Iterable[float], prefix: str, digits: int = 2) -> dict[str, float]:
+    """Mean, p50, p95 and max of per-item timings as flat metadata (``<prefix>_mean`` ...); timings
+    go to metadata, never into an artifact's files, so content hashes depend on content only."""
+    data = sorted(float(v) for v in values if v is not None and math.isfinite(v))
+    if not data:
+        return {}
+
+    def pct(q: float) -> float:
+        return data[min(len(data) - 1, max(0, math.ceil(q * len(data)) - 1))]
+
+    return {f"{prefix}_mean": round(sum(data) / len(data), digits), f"{prefix}_p50": round(pct(0.5), digits),
+            f"{prefix}_p95": round(pct(0.95), digits), f"{prefix}_max": round(data[-1], digits)}
+
+
 def _md(value: Any) -> Any:
     """Dagster metadata value for plain Python values."""
     if isinstance(value, (dict, list)):
@@ -96,37 +111,44 @@ def write_artifact(
     asset_name: str | None = None,
     meter: MemoryMeter | None = None,
 ) -> dg.MaterializeResult:
-    """Run ``writer(tmp_dir)``, move the result to its deterministic path, catalog it.
+    """Run ``writer(tmp_dir)``, publish the result content-addressed, catalog it.
 
-    The directory is ``<lake>/<asset>/<partition>/<config hash>/``; the content hash becomes the
-    Dagster data version; the catalog row links the upstream artifacts.
+    The directory is ``<lake>/<asset>/<partition>/<config hash>/<content hash[:12]>/``: the same
+    inputs and config give the same directory (an identical earlier version is kept, and its
+    catalog row refreshed rather than duplicated); the content hash becomes the Dagster data
+    version; the catalog row links the upstream artifacts. Timings belong in ``WriteStats.metadata``.
     """
     lake = lake_res.lake()
     asset = asset_name or context.asset_key.to_user_string()
     cfg_hash = config_hash(config)
-    final = lake.artifact_dir(asset, partition, cfg_hash)
-    with lake.atomic_dir(final) as tmp:
-        stats = writer(tmp)
-    digest = lake.content_hash(final)
+    try:
+        published = lake.publish(lake.artifact_dir(asset, partition, cfg_hash), writer)
+    except LakeWriteError as exc:
+        where = f"{asset}" + (f" [{partition}]" if partition else "")
+        raise dg.Failure(f"{where}: {exc.strerror or exc}", metadata={"asset": asset, "errno": exc.errno}) from exc
+    stats, final, digest = published.result, published.path, published.content_hash
     if meter is not None:
         stats.metadata.update(meter.stop())
     code_version = context.assets_def.code_versions_by_key.get(context.asset_key) if context.has_assets_def else None
     rec = ArtifactRecord(
-        asset_key=asset, path=lake.uri(final), content_hash=digest, partition=partition,
+        asset_key=asset, path=final, content_hash=digest, partition=partition,
         config_hash=cfg_hash, config=config, code_version=code_version, git_commit=git_commit(),
         run_id=context.run.run_id, row_count=stats.row_count, token_count=stats.token_count,
         byte_size=sum(lake.fs.size(f) for f in lake.fs.find(final)),
         metadata=_catalog_metadata(stats.metadata), upstream_ids=list(upstream_ids),
     )
     artifact_id = lake_res.catalog().record(rec)
+    if published.reused:
+        context.log.info(f"{asset}: same content as the existing version {final}; kept it")
     metadata: dict[str, Any] = {
-        "path": dg.MetadataValue.path(lake.uri(final)),
+        "path": dg.MetadataValue.path(final),
         "artifact_id": artifact_id,
         "content_hash": digest,
         "config_hash": cfg_hash,
         "config": config,
         "upstream_artifacts": list(upstream_ids),
         "git_commit": git_commit(),
+        "reused_existing_version": published.reused,
     }
     if stats.row_count is not None:
         metadata["dagster/row_count"] = stats.row_count

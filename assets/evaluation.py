@@ -15,10 +15,10 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.common import MemoryMeter, WriteStats, timing_summary, write_artifact
 from assets.inputs import upstream_artifact
 from assets.problems import read_problems
-from mimo.eval.evaluate import SAMPLE_SCHEMA
+from mimo.eval.evaluate import LATENCY_KEY, SAMPLE_SCHEMA
 from mimo.eval.runner import EvalSettings, EvaluationIncomplete, run_evaluation
 from mimo.eval.series import (
     BENCHMARKS,
@@ -178,6 +178,7 @@ def evaluate_checkpoint(context: dg.AssetExecutionContext, config: EvalConfig, l
             "masked_generation_errors": run.generation_errors, "first_error": run.first_error or "",
             "samples_generated": run.samples_generated, "samples_resumed": run.samples_resumed,
             "samples_per_s": round(run.samples_per_s, 3), "seconds": round(run.seconds, 2),
+            **timing_summary((r[LATENCY_KEY] for r in run.rows if LATENCY_KEY in r), "latency_s", digits=3),
             "generation": run.usage.to_metadata(), "sampling": settings.sampling.to_dict(),
             "regression_check": {"passed": passed, **regression},
         })

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 import pyarrow as pa
 
-from assets.common import MemoryMeter, WriteStats, write_artifact
+from assets.common import MemoryMeter, WriteStats, timing_summary, write_artifact
 from assets.crawl import SKIP_SCHEMA
 from assets.inputs import upstream_artifact
 from assets.partitions import crawl_partitions
@@ -19,8 +19,7 @@ from resources.lake import LakeResource
 PAGE_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("url", pa.string()), ("text", pa.large_string()), ("title", pa.string()),
     ("language", pa.string()), ("language_score", pa.float32()), ("n_formulas", pa.int32()),
-    ("n_code_blocks", pa.int32()), ("encoding", pa.string()), ("extraction_ms", pa.float32()),
-    ("warc_file", pa.string()), ("record_id", pa.string()), ("date", pa.string()),
+    ("n_code_blocks", pa.int32()), ("encoding", pa.string()), ("warc_file", pa.string()), ("record_id", pa.string()), ("date", pa.string()),
 ])
 
 
@@ -61,7 +60,7 @@ def _extract_all(rows: list[dict], cfg: ExtractConfig, workers: int, log, every:
     deps=["crawl_warc"],
     group_name="pretrain_data",
     kinds={"parquet"},
-    code_version="extract-v1",
+    code_version="extract-v2",  # v2: no timing column (content-only pages.parquet)
     description="Main text of each HTML page with LaTeX and code blocks kept (trafilatura + math/code pre-pass).",
 )
 def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig, lake: LakeResource) -> dg.MaterializeResult:
@@ -94,7 +93,7 @@ def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig,
                                ("text", out.text), ("title", out.title), ("language", out.language),
                                ("language_score", out.language_score), ("n_formulas", out.n_formulas),
                                ("n_code_blocks", out.n_code_blocks), ("encoding", out.encoding),
-                               ("extraction_ms", out.extraction_ms), ("warc_file", rec["warc_file"]),
+                               ("warc_file", rec["warc_file"]),
                                ("record_id", rec["record_id"]), ("date", rec["date"])):
                 pages[key].append(value)
         lake_obj.write_parquet(pa.table(pages, schema=PAGE_SCHEMA), f"{tmp}/pages.parquet")
@@ -107,6 +106,8 @@ def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig,
             "formulas_total": sum(pages["n_formulas"]), "code_blocks_total": sum(pages["n_code_blocks"]),
             "pages_with_math": sum(1 for x in pages["n_formulas"] if x), "pages_with_code": sum(1 for x in pages["n_code_blocks"] if x),
             "pages_per_s": round(len(records) / max(elapsed, 1e-9), 2), "token_counter": TOKEN_COUNTER,
+            "extraction_seconds": round(elapsed, 2),
+            **timing_summary((o.extraction_ms for o in outcomes), "extraction_ms", digits=1),
         })
 
     return write_artifact(context, lake, config.model_dump(), write, upstream_ids=[upstream["artifact_id"]], partition=partition, meter=meter)

@@ -5,7 +5,7 @@ from typing import Any
 
 import dagster as dg
 
-from mimo.lake.catalog import ArtifactRecord
+from mimo.lake.catalog import ArtifactRecord, missing_artifact_path
 from resources.lake import LakeResource
 
 
@@ -40,7 +40,20 @@ def upstream_artifact(context: Any, lake_res: LakeResource, asset: str, partitio
         raise dg.Failure(f"{where}: Dagster's latest materialization names artifact {artifact_id!r}, which is not "
                          f"in the catalog {lake_res.catalog().path}; DAGSTER_HOME and MIMO_STATE_DIR must point "
                          "at the same state (source scripts/env.sh)")
+    _assert_present(rows[0], asset, partition)
     return rows[0]
+
+
+def _assert_present(row: dict[str, Any], asset: str, partition: str | None) -> None:
+    """Fail clearly when the catalog row's directory is gone (deleted or moved by hand)."""
+    problem = missing_artifact_path(row["path"])
+    if problem is None:
+        return
+    rerun = f"python -m pipelines.run --asset {asset}" + (f" --partition {partition}" if partition else "")
+    where = f"{asset}" + (f" partition {partition!r}" if partition else "")
+    raise dg.Failure(f"{where}: catalog artifact {row['artifact_id']} points at {row['path']}, which {problem}; "
+                     f"rematerialize {asset} to write it again (e.g. `{rerun}`, or from the UI)",
+                     metadata={"upstream_asset": asset, "artifact_id": row["artifact_id"], "missing_path": row["path"]})
 
 
 def register_artifact(instance: dg.DagsterInstance, lake_res: LakeResource, rec: ArtifactRecord) -> str:

@@ -7,6 +7,7 @@ under the distribution-preserving rule. Engine: :func:`mimo.generate.speculative
 """
 
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,21 @@ class SpeculativeEvalConfig(dg.Config):
     repeats: int = 1
     threads: int = 1
     seed: int = 0
+
+
+_TIMING = re.compile(r"(decode_s|decode_tokens_per_s(_k\d+)?|tokens_per_s_(plain|speculative)|(sampled_)?speedup(_k\d+)?"
+                     r"|best|best_num_speculative)")
+
+
+def without_timings(value: Any) -> Any:
+    """A copy of a measurement without its wall-clock values (decode seconds, tokens/s, speedups and
+    the fastest draft length), for the artifact's file: they go to metadata, so the content hash
+    depends on the tokens and acceptances only."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if not _TIMING.fullmatch(str(k))}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
 
 
 def _load(model_dir: str) -> tuple[Any, Any]:
@@ -118,8 +134,9 @@ def mtp_speculative_eval(context: dg.AssetExecutionContext, config: SpeculativeE
         torch.set_num_threads(threads)
     headline = summarize(greedy, sampled)
     context.log.info(f"speculative decoding of {model_dir}: {headline}")
-    report = {"checkpoint": model_dir, "checkpoint_artifact": ckpt["artifact_id"], "prompts_file": config.prompts_file,
-              "summary": headline, "greedy": greedy, "sampled": sampled}
+    report = without_timings({"checkpoint": model_dir, "checkpoint_artifact": ckpt["artifact_id"],
+                              "prompts_file": config.prompts_file, "summary": headline, "greedy": greedy,
+                              "sampled": sampled})
 
     def write(tmp_dir: str) -> WriteStats:
         lake.lake().write_json(report, f"{tmp_dir}/spec_decode.json")

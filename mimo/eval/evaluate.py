@@ -21,8 +21,9 @@ SAMPLE_SCHEMA = pa.schema([
     ("benchmark", pa.string()), ("problem_id", pa.string()), ("domain", pa.string()), ("sample_index", pa.int64()),
     ("response", pa.string()), ("answer", pa.string()), ("reward", pa.float64()), ("status", pa.string()),
     ("finish_reason", pa.string()), ("prompt_tokens", pa.int64()), ("completion_tokens", pa.int64()),
-    ("latency_s", pa.float64()), ("error", pa.string()),
+    ("error", pa.string()),
 ])
+LATENCY_KEY = "latency_s"  # in the row dicts of a run for metadata; not a column (timings are not content)
 
 
 def evaluate(problems: Sequence[Problem], generator: Generator, *, n: int = 1,
@@ -30,8 +31,9 @@ def evaluate(problems: Sequence[Problem], generator: Generator, *, n: int = 1,
              code_scheme: str = "vanilla", workers: int = 2, allow_weak_isolation: bool = False,
              show_progress: bool = True, log: Callable[[str], None] | None = None,
              ) -> tuple[list[dict], TokenUsage]:
-    """Per-sample rows (``SAMPLE_SCHEMA``) for ``n`` samples of every problem, and token usage. A
-    failed request gives ``n`` rows with status ``generation_error`` and reward 0 (counted, kept)."""
+    """Per-sample rows (``SAMPLE_SCHEMA`` plus ``latency_s``, which is not written) for ``n`` samples of
+    every problem, and token usage. A failed request gives ``n`` rows with status ``generation_error``
+    and reward 0 (counted, kept)."""
     from dataclasses import replace
 
     from mimo.rl.curation.rollouts import rollout_messages
@@ -56,7 +58,7 @@ def evaluate(problems: Sequence[Problem], generator: Generator, *, n: int = 1,
                          "finish_reason": c.finish_reason if c is not None else "error",
                          "prompt_tokens": c.prompt_tokens if c is not None else 0,
                          "completion_tokens": c.completion_tokens if c is not None else 0,
-                         "latency_s": round(res.latency_s / max(n, 1), 4),
+                         LATENCY_KEY: round(res.latency_s / max(n, 1), 4),
                          "error": res.error or (c.error if c is not None else "no completion returned")})
     by_id = {p.id: p for p in problems}
     math_rows = [r for r in rows if r["domain"] == "math" and r["status"] == ""]

@@ -130,10 +130,11 @@ def _mtp_rows(data: ReportData) -> list[list[str]]:
     rows = []
     for layer, rate in sorted((m.get("acceptance_per_layer") or {}).items()):
         rows.append([f"MTP layer {layer} acceptance", f"{100 * float(rate):.1f}%"])
-    for key, label in (("tokens_per_s_plain", "decode tokens/s, plain"), ("tokens_per_s_speculative",
-                       "decode tokens/s, speculative"), ("speedup", "decode speedup")):
-        if m.get(key) is not None:
-            rows.append([label, f"{float(m[key]):.2f}"])
+    steps = sorted((k for k in m if k.startswith("tokens_per_step_k")), key=lambda k: int(k.rsplit("k", 1)[1]))
+    for key in steps:
+        rows.append([f"tokens per decoding step, K={key.rsplit('k', 1)[1]} drafts", f"{float(m[key]):.2f}"])
+    if m.get("greedy_identical") is not None:
+        rows.append(["greedy output identical to plain decoding", "yes" if m["greedy_identical"] else "no"])
     return rows or [["(metadata)", html.escape(json.dumps({k: v for k, v in m.items() if k != 'artifact_id'})[:300])]]
 
 
@@ -173,7 +174,9 @@ def _sections(data: ReportData, plots: dict[str, Path]) -> list[tuple[str, str, 
         ("RL", ("Reward mean and pass rate per GRPO step, over the groups the step trained on; a step whose "
          "update was skipped (no informative group) has no point and is marked by a dotted line."),
          RL_HEADER if data.rl_histories else [], rl_rows(data), "rl_curves"),
-        ("MTP speculative decoding", "Acceptance per MTP layer and decode speed (mtp_speculative_eval).",
+        ("MTP speculative decoding", ("Acceptance per MTP layer and tokens per decoding step "
+         "(mtp_speculative_eval); its decode tokens/s and speedup, which vary from run to run, are in that "
+         "asset's metadata."),
          ["Measure", "Value"], _mtp_rows(data), None),
         ("Data funnel", "From crawl records to the filtered pretraining corpus.",
          ["Stage", "Documents", "Removed/skipped", "Tokens", "Artifacts"], funnel_rows, None),

@@ -40,7 +40,7 @@ class ReportData:
     cells: list[EvalCell]
     loss_curves: dict[str, list[dict]]  # asset -> loss_curve.json rows
     rl_histories: dict[str, list[dict]]  # rl asset -> rl_history.json rows
-    mtp: dict[str, Any] | None  # mtp_speculative_eval metadata (acceptance per layer, speed)
+    mtp: dict[str, Any] | None  # mtp_speculative_eval metadata without timings (acceptance, tokens/step)
     funnel: list[dict[str, Any]]  # ordered stages with counts
     checkpoints: dict[str, dict[str, Any]]  # series name -> checkpoint lineage summary
     artifacts_used: list[str]  # every artifact id a number in the report comes from
@@ -61,6 +61,15 @@ def _meta(row: dict[str, Any]) -> dict[str, Any]:
     return json.loads(row.get("metadata") or "{}")
 
 
+def mtp_content(meta: dict[str, Any]) -> dict[str, Any]:
+    """The reproducible part of mtp_speculative_eval's metadata: acceptances, tokens per step, greedy
+    exactness. Decode speed and memory vary run to run, so the report (a hashed artifact) leaves them
+    to that asset's metadata."""
+    keep = ("acceptance_per_layer", "mean_accepted_per_step", "greedy_identical", "mtp_layers", "num_speculative")
+    prefixes = ("acceptance_layer_", "sampled_acceptance_layer_", "tokens_per_step_k")
+    return {k: v for k, v in meta.items() if k in keep or k.startswith(prefixes)}
+
+
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -76,7 +85,7 @@ def _checkpoint_summary(catalog: Catalog, row: dict[str, Any]) -> dict[str, Any]
     return {"asset": row["asset_key"], "artifact_id": row["artifact_id"], "path": row["path"],
             "content_hash": (row["content_hash"] or "")[:16], "config_hash": row["config_hash"],
             "code_version": row["code_version"], "git_commit": row["git_commit"],
-            "created_at": str(row["created_at"]), "data_versions": data, "crawl_files": crawl,
+            "data_versions": data, "crawl_files": crawl,
             "upstream_artifacts": len(lineage) - 1}
 
 
@@ -136,7 +145,7 @@ def collect_report_data(catalog: Catalog) -> ReportData:
     mtp_rows = catalog.latest("mtp_speculative_eval")
     mtp = None
     if mtp_rows:
-        mtp = {**_meta(mtp_rows[0]), "artifact_id": mtp_rows[0]["artifact_id"]}
+        mtp = {**mtp_content(_meta(mtp_rows[0])), "artifact_id": mtp_rows[0]["artifact_id"]}
         used.append(mtp_rows[0]["artifact_id"])
     funnel = _funnel(catalog)
     used += [a for stage in funnel for a in stage["artifacts"]]

@@ -90,7 +90,8 @@ class GenerationResult:
 
 @dataclass
 class TokenUsage:
-    """Token and request accounting; goes into asset metadata via :meth:`to_metadata`."""
+    """Token and request accounting; goes into asset metadata via :meth:`to_metadata`. ``seconds`` and
+    ``tokens_per_s`` are wall clock: metadata only, never an artifact's files (content hashes)."""
 
     requests: int = 0
     failed_requests: int = 0

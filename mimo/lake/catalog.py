@@ -6,7 +6,9 @@ Plain SQL for users::
     SELECT asset_key, partition, path, row_count FROM artifacts ORDER BY created_at;
 
 Tables: ``artifacts`` (one row per artifact) and ``artifact_inputs`` (one edge per upstream
-artifact). The view ``latest_artifacts`` keeps the newest artifact per (asset, partition, path).
+artifact). The view ``latest_artifacts`` keeps the newest artifact per (asset, partition, slot): the
+slot of a content-addressed version ``<config dir>/<content_hash[:12]>`` is its config directory, so
+the versions of one config count once; any other row's slot is its path (e.g. one corpus shard).
 
 Concurrency: DuckDB lets either one read-write process or many read-only processes open the file.
 Reads open it read-only (and never create it: a missing catalog reads as an empty one); a write
@@ -38,7 +40,7 @@ import duckdb
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LOCK_TIMEOUT_ENV = "MIMO_CATALOG_LOCK_TIMEOUT_S"
 DEFAULT_LOCK_TIMEOUT_S = 60.0
 _BACKOFF_FIRST_S = 0.005
@@ -72,10 +74,12 @@ CREATE TABLE IF NOT EXISTS artifact_inputs (
     PRIMARY KEY (artifact_id, upstream_id)
 );
 CREATE OR REPLACE VIEW latest_artifacts AS
-SELECT * EXCLUDE (rn) FROM (
+SELECT * EXCLUDE (rn, slot) FROM (
     SELECT *, row_number() OVER (
-        PARTITION BY asset_key, coalesce(partition, ''), path ORDER BY created_at DESC) AS rn
-    FROM artifacts) WHERE rn = 1;
+        PARTITION BY asset_key, coalesce(partition, ''), slot ORDER BY created_at DESC) AS rn
+    FROM (SELECT *, CASE WHEN ends_with(path, '/' || left(content_hash, 12))
+                         THEN left(path, length(path) - 13) ELSE path END AS slot FROM artifacts)
+) WHERE rn = 1;
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 """
 
@@ -121,6 +125,20 @@ class ArtifactRecord:
         """Stable id: same asset, partition, path and content give the same id (idempotent)."""
         key = f"{self.asset_key}|{self.partition or ''}|{self.path}|{self.content_hash}"
         return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def missing_artifact_path(path: str) -> str | None:
+    """Why the artifact at ``path`` (a local path or fsspec URI) is unreadable, or None when it is
+    there. A failing check (e.g. an unreachable object store) is left to the reader to report."""
+    import fsspec
+
+    try:
+        fs, stripped = fsspec.core.url_to_fs(path)
+        if not fs.exists(stripped):
+            return "no longer exists (deleted or moved)"
+    except (ImportError, ValueError, OSError):
+        return None
+    return None
 
 
 def default_lock_timeout_s() -> float:

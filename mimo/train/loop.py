@@ -4,6 +4,9 @@ Token-based schedules (LR, batch warm-up, MTP weight) over global tokens; packed
 document-boundary position resets (the model builds the block-causal mask and never predicts across
 documents); atomic checkpoints with optimizer, data position and RNG states; bit-identical resume on
 CPU; metrics to Dagster Pipes (a no-op outside Dagster) and a loss-curve plot with the checkpoint.
+Throughput (``tokens_per_s``) goes only to the reported metrics and :attr:`TrainResult.throughput`:
+the files of the final model (loss curve, summary) hold no wall-clock values, so the same seed, data
+and config give the same bytes.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class TrainResult:
     tokens: int
     history: list[dict] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    throughput: dict[str, float] = field(default_factory=dict)  # this process's wall clock: not in any file
 
 
 def _batch_tensors(data: PackedDataset, n: int, rank: int = 0, world: int = 1,
@@ -100,7 +104,7 @@ def _train(cfg: TrainConfig, report: Reporter, ctx: DistContext) -> TrainResult:
     out_dir = Path(cfg.out_dir)
     ckpt_root = out_dir / "checkpoints"
     data = PackedDataset(cfg.data_dirs, seed=cfg.seed, holdout_rows=cfg.eval_rows)
-    resume = latest_checkpoint(ckpt_root)
+    resume = latest_checkpoint(ckpt_root, warn=lambda message: report("warning", {"message": message}))
     model = build_model(cfg, resume)
     params = trainable_parameters(model, cfg)
     stepper = make_stepper(model, params, cfg, ctx)
@@ -125,7 +129,8 @@ def _train(cfg: TrainConfig, report: Reporter, ctx: DistContext) -> TrainResult:
                                   f"{cfg.stage_tokens} tokens for {cfg.stage}; writing the final model"})
     micro, seq_len = cfg.micro_batch_size, data.seq_len
     model.train()
-    t_last, tokens_last = time.perf_counter(), tokens_done
+    t_start, tokens_start = time.perf_counter(), tokens_done
+    t_last, tokens_last = t_start, tokens_done
     while tokens_done < cfg.stage_tokens:
         global_tokens = cfg.tokens_offset + tokens_done
         batch = cfg.batch.batch_at(global_tokens, multiple_of=micro * ctx.world_size)
@@ -155,21 +160,33 @@ def _train(cfg: TrainConfig, report: Reporter, ctx: DistContext) -> TrainResult:
         history.append(row)
         if step % cfg.log_every_steps == 0 or tokens_done >= cfg.stage_tokens:
             now = time.perf_counter()
-            row["tokens_per_s"] = round((tokens_done - tokens_last) / max(now - t_last, 1e-9), 1)
+            rate = round((tokens_done - tokens_last) / max(now - t_last, 1e-9), 1)
             t_last, tokens_last = now, tokens_done
-            report("metrics", {**row, "stage": cfg.stage, "progress": round(min(1.0, tokens_done / cfg.stage_tokens), 4)})
+            report("metrics", {**row, "tokens_per_s": rate, "stage": cfg.stage,
+                               "progress": round(min(1.0, tokens_done / cfg.stage_tokens), 4)})
         if step % cfg.checkpoint_every_steps == 0 and tokens_done < cfg.stage_tokens:
             _checkpoint(ckpt_root, step, model, stepper, data, tokens_done, history, cfg, ctx)
     if step > resume_step:
         _checkpoint(ckpt_root, step, model, stepper, data, tokens_done, history, cfg, ctx)
+    throughput = _throughput(tokens_done - tokens_start, time.perf_counter() - t_start)
     if not ctx.is_main:
         barrier(ctx)
-        return TrainResult(out_dir / "final", step, tokens_done, history, {})
+        return TrainResult(out_dir / "final", step, tokens_done, history, {}, throughput)
     val = evaluate(model, data, cfg.eval_rows, micro)
     final = _write_final(out_dir, model, cfg, step, tokens_done, history, val)
-    report("log", {"message": f"{cfg.stage}: {step} steps, {tokens_done} tokens -> {final}"})
+    rate = f" at {throughput['tokens_per_s']} tokens/s" if throughput else ""
+    report("log", {"message": f"{cfg.stage}: {step} steps, {tokens_done} tokens{rate} -> {final}"})
     barrier(ctx)
-    return TrainResult(final, step, tokens_done, history, json.loads((final / "training_summary.json").read_text()))
+    summary = json.loads((final / "training_summary.json").read_text())
+    # the "done" message carries the throughput to the asset (metadata), never the files
+    return TrainResult(final, step, tokens_done, history, {**summary, "throughput": throughput}, throughput)
+
+
+def _throughput(tokens: int, seconds: float) -> dict[str, float]:
+    """Tokens trained by this process and their wall time (empty when nothing was trained)."""
+    if tokens <= 0:
+        return {}
+    return {"train_seconds": round(seconds, 2), "tokens_per_s": round(tokens / max(seconds, 1e-9), 1)}
 
 
 def _checkpoint(root: Path, step: int, model: Any, stepper: Any, data: PackedDataset, tokens_done: int,

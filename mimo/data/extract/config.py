@@ -43,7 +43,7 @@ class ExtractOutcome:
     n_formulas: int = 0
     n_code_blocks: int = 0
     encoding: str | None = None
-    extraction_ms: float = 0.0
+    extraction_ms: float = 0.0  # wall time: reported as metadata, never stored in an artifact's files
 
     @classmethod
     def skipped(cls, reason: str, *, encoding: str | None = None,

@@ -221,7 +221,7 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
     by_id = {p.id: p for p in problems}
     out = Path(cfg.out_dir)
     ckpt_root = out / "checkpoints"
-    resume = latest_checkpoint(ckpt_root)
+    resume = latest_checkpoint(ckpt_root, warn=lambda message: report("warning", {"message": message}))
     source = resume or Path(cfg.init_from)
     if not (source / "config.json").exists():
         raise ValueError(f"{cfg.stage}: init_from {source} is not a saved model (no config.json)")
