@@ -141,6 +141,7 @@ def train_stage(context: dg.AssetExecutionContext, config: StageTrainingConfig, 
             "final_loss_main": summary.get("final_loss_main"), "val_loss_main": summary.get("val_loss_main"),
             **{k: v for k, v in summary.items() if k.startswith(("final_loss_mtp", "loss_mtp", "val_loss_mtp"))},
             "train_config": train_cfg, "metrics_messages": len(messages),
+            **done[-1].get("throughput", {}),  # this job's wall clock: metadata only, never in the files
             "load_with": "transformers.AutoModelForCausalLM.from_pretrained('<path>/model') (import mimo.model first)",
             **{k: v for k, v in run.metadata.items()},
         }
