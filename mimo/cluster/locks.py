@@ -18,9 +18,10 @@ import fcntl
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from mimo.cluster.job import global_rank
@@ -113,3 +114,15 @@ def trainer_lock(out_dir: str | os.PathLike[str], rank: int | None = None) -> It
 
 
 __all__ = ["TRAINER_LOCK", "LockTimeout", "TrainerLockBusy", "exclusive_lock", "read_holder", "trainer_lock"]
+
+
+def hold_trainer_lock(held: ExitStack, out_dir: str | os.PathLike[str], pipes: Any) -> int | None:
+    """A training entrypoint's start: hold the trainer lock of ``out_dir`` in ``held`` for the whole
+    run; when another trainer holds it, report that (Pipes and stderr) and return the exit code."""
+    try:
+        held.enter_context(trainer_lock(out_dir))
+    except TrainerLockBusy as e:
+        pipes.log.error(str(e))
+        print(f"error: {e}", file=sys.stderr)
+        return TrainerLockBusy.exit_code
+    return None

@@ -35,16 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from mimo.cluster.job import open_job_pipes, pipes_reporter
-        from mimo.cluster.locks import TrainerLockBusy, trainer_lock
+        from mimo.cluster.locks import hold_trainer_lock
 
         pipes_cm = open_job_pipes()
     with pipes_cm as pipes, ExitStack() as held:
-        try:  # one trainer per output directory, for the whole run (global rank 0 holds it)
-            held.enter_context(trainer_lock(cfg.out_dir))
-        except TrainerLockBusy as e:
-            pipes.log.error(str(e))
-            print(f"error: {e}", file=sys.stderr)
-            return TrainerLockBusy.exit_code
+        if (busy := hold_trainer_lock(held, cfg.out_dir, pipes)) is not None:  # one trainer per directory
+            return busy
         report = pipes_reporter(pipes, cfg.stage)
         try:
             summary = train_rl(cfg, report)
