@@ -114,16 +114,23 @@ class Lake:
         :class:`LakeWriteError` naming it.
         """
         tmp = f"{config_dir}/.tmp-{uuid.uuid4().hex[:8]}"
-        try:
-            self.fs.makedirs(tmp, exist_ok=False)
+        with self._staging(tmp, config_dir):
             result = write(tmp)
             digest = self.content_hash(tmp)
             final = self.version_dir(config_dir, digest)
             reused = self._holds(final, digest) or not self._move_into_place(tmp, final, digest)
-            return Published(self.uri(final), digest, reused, result)
+        return Published(self.uri(final), digest, reused, result)
+
+    @contextlib.contextmanager
+    def _staging(self, tmp: str, target: str) -> Iterator[None]:
+        """Create ``tmp``, always remove it afterwards; a full disk becomes :class:`LakeWriteError`
+        naming ``target``."""
+        try:
+            self.fs.makedirs(tmp, exist_ok=False)
+            yield
         except BaseException as exc:
             if is_disk_full(exc):
-                raise LakeWriteError(errno.ENOSPC, disk_full_message(config_dir, exc, self.is_local)) from exc
+                raise LakeWriteError(errno.ENOSPC, disk_full_message(target, exc, self.is_local)) from exc
             raise
         finally:
             self._remove_quietly(tmp)
@@ -181,16 +188,9 @@ class Lake:
         """Yield a temporary directory that replaces ``final_dir`` on success (for files outside
         the versioned layout; artifacts use :meth:`publish`)."""
         tmp = f"{final_dir}.tmp-{uuid.uuid4().hex[:8]}"
-        try:
-            self.fs.makedirs(tmp, exist_ok=False)
+        with self._staging(tmp, final_dir):
             yield tmp
             self._move_into_place(tmp, final_dir, self.content_hash(tmp), replace=True)
-        except BaseException as exc:
-            if is_disk_full(exc):
-                raise LakeWriteError(errno.ENOSPC, disk_full_message(final_dir, exc, self.is_local)) from exc
-            raise
-        finally:
-            self._remove_quietly(tmp)
 
     def is_complete(self, directory: str) -> bool:
         """True when the directory was written completely (its success marker exists)."""
