@@ -28,6 +28,7 @@ from mimo.eval.series import (
     SERIES,
     SERIES_LABELS,
 )
+from mimo.eval.stats import per_group, rounded
 from mimo.generate.base import SamplingParams
 from mimo.lake.storage import config_hash
 from mimo.paths import expand
@@ -74,6 +75,15 @@ def benchmark_problems(context: Any, lake: LakeResource, benchmark: str, cap: in
     if cap and len(chosen) > cap:
         chosen = sorted(random.Random(seed).sample(chosen, cap), key=lambda p: p.id)
     return chosen, art
+
+
+def _short_set_note(config: EvalConfig, benchmark: str, available: int) -> str:
+    """A warning when the benchmark has fewer problems than the configured cap asks for."""
+    asked = config.max_problems.get(benchmark, 0)
+    if asked and available < asked:
+        return (f"{benchmark}: {available} problems evaluated, fewer than the {asked} asked for "
+                "(the evaluation set is smaller); intervals are wider than planned")
+    return ""
 
 
 def regression_vs_parent(context: Any, config: EvalConfig, lake: LakeResource, checkpoint: str, benchmark: str,
@@ -164,6 +174,13 @@ def evaluate_checkpoint(context: dg.AssetExecutionContext, config: EvalConfig, l
                              log=context.log.info, show_progress=False)
     except EvaluationIncomplete as e:
         raise dg.Failure(str(e)) from e
+    levels = {p.id: p.metadata.get("level", p.domain) for p in problems}  # code tasks: their own group
+    if any(p.metadata.get("level") is not None for p in problems):
+        run.metrics["per_level"] = {k: rounded(v) for k, v in per_group(
+            [r for r in run.rows if r["status"] != "generation_error"], levels).items()}
+    short = _short_set_note(config, benchmark, len(problems))
+    if short:
+        context.log.warning(short)
     passed, regression = regression_vs_parent(context, config, lake, checkpoint, benchmark, run.metrics, n)
 
     def write(tmp: str) -> WriteStats:
@@ -181,6 +198,7 @@ def evaluate_checkpoint(context: dg.AssetExecutionContext, config: EvalConfig, l
             **timing_summary((r[LATENCY_KEY] for r in run.rows if LATENCY_KEY in r), "latency_s", digits=3),
             "generation": run.usage.to_metadata(), "sampling": settings.sampling.to_dict(),
             "regression_check": {"passed": passed, **regression},
+            **({"evaluation_set_note": short} if short else {}),
         })
 
     result = write_artifact(context, lake, identity, write, upstream_ids=[ckpt["artifact_id"], sets["artifact_id"]],

@@ -31,6 +31,7 @@ class ProblemsConfig(dg.Config):
     toy_math: int = 600
     toy_code: int = 200
     toy_seed: int = 0
+    toy_level_weights: dict[int, float] | None = None  # level (solution steps) -> weight; None = templates uniform
     heldout_fraction: float = 0.2
     problem_files: list[str] = []  # JSON lines of mimo.problems.records.Problem ({repo}/..., {shared}/...)
 
@@ -84,7 +85,8 @@ def reasoning_problems(context: dg.AssetExecutionContext, config: ProblemsConfig
     problems: list[Problem] = []
     if config.toy_math or config.toy_code:
         problems += generate_toy_problems(config.toy_math, config.toy_code, seed=config.toy_seed,
-                                          heldout_fraction=config.heldout_fraction)
+                                          heldout_fraction=config.heldout_fraction,
+                                          level_weights=config.toy_level_weights)
     skipped, examples = Counter(), []
     for path in _problem_paths(config.problem_files):
         good, bad = read_jsonl(path)

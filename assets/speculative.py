@@ -22,6 +22,9 @@ from resources.lake import LakeResource
 class SpeculativeEvalConfig(dg.Config):
     """Prompts (a JSON-lines file, MATH-500 by default: held out from training) and decoding settings."""
 
+    # "file": texts from prompts_file; "toy_heldout": held-out toy math problems from evaluation_sets, as
+    # the openings of worked problems (the base model then decodes its own solution)
+    prompt_source: str = "file"
     prompts_file: str = "{shared}/benchmarks/math500.jsonl"
     prompt_field: str = "problem"
     num_prompts: int = 8
@@ -97,7 +100,25 @@ def summarize(greedy: dict[str, Any], sampled: dict[str, Any] | None) -> dict[st
     return out
 
 
-@dg.asset(deps=["mtp_expansion"], group_name="evaluation", kinds={"pytorch"}, code_version="spec-eval-v1",
+def _prompt_texts(context: Any, config: SpeculativeEvalConfig, lake: LakeResource) -> list[str]:
+    """The prompt texts the config names (a ValueError when there are none)."""
+    from mimo.generate.spec_prompts import load_prompt_texts
+
+    if config.prompt_source == "file":
+        return load_prompt_texts(expand(config.prompts_file), config.prompt_field, config.num_prompts)
+    if config.prompt_source != "toy_heldout":
+        raise ValueError(f"prompt_source must be 'file' or 'toy_heldout', got {config.prompt_source!r}")
+    from assets.problems import read_problems
+    from mimo.problems.worked import worked_prompt
+
+    problems, _ = read_problems(context, lake, "evaluation_sets")
+    toy = [p for p in problems if p.split == "heldout" and p.domain == "math"][: config.num_prompts]
+    if not toy:
+        raise ValueError("evaluation_sets has no held-out toy math problem")
+    return [worked_prompt(p) for p in toy]
+
+
+@dg.asset(deps=["mtp_expansion", "evaluation_sets"], group_name="evaluation", kinds={"pytorch"}, code_version="spec-eval-v1",
           pool="gpu",
           description="MTP speculative decoding of the MTP-expansion checkpoint: acceptance per MTP layer, decode "
                       "tokens/s with and without drafts (same model, same held-out prompts), greedy exactness.")
@@ -105,7 +126,7 @@ def mtp_speculative_eval(context: dg.AssetExecutionContext, config: SpeculativeE
                          lake: LakeResource) -> dg.MaterializeResult:
     import torch
 
-    from mimo.generate.spec_prompts import encode_prompts, load_prompt_texts
+    from mimo.generate.spec_prompts import encode_prompts
     from mimo.generate.speculative import measure_speculative, num_mtp_layers
 
     meter = MemoryMeter()
@@ -117,7 +138,7 @@ def mtp_speculative_eval(context: dg.AssetExecutionContext, config: SpeculativeE
     if not ks:
         raise dg.Failure(f"{model_dir} has {layers} MTP layer(s); none of num_speculative={config.num_speculative} fits")
     try:
-        texts = load_prompt_texts(expand(config.prompts_file), config.prompt_field, config.num_prompts)
+        texts = _prompt_texts(context, config, lake)
         prompts = encode_prompts(tokenizer, texts, config.max_prompt_tokens, chat=config.chat_template)
     except (OSError, ValueError) as e:
         raise dg.Failure(f"no usable prompts: {e}") from e
@@ -135,7 +156,8 @@ def mtp_speculative_eval(context: dg.AssetExecutionContext, config: SpeculativeE
     headline = summarize(greedy, sampled)
     context.log.info(f"speculative decoding of {model_dir}: {headline}")
     report = without_timings({"checkpoint": model_dir, "checkpoint_artifact": ckpt["artifact_id"],
-                              "prompts_file": config.prompts_file, "summary": headline, "greedy": greedy,
+                              "prompts": config.prompt_source if config.prompt_source != "file" else config.prompts_file,
+                              "summary": headline, "greedy": greedy,
                               "sampled": sampled})
 
     def write(tmp_dir: str) -> WriteStats:

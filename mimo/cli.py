@@ -5,6 +5,7 @@
     mimo crawl build-tiny OUT_DIR           pack the tiny profile's crawl into WARC files
     mimo catalog "SQL"                      query the artifact catalog (DuckDB)
     mimo lineage PATH_OR_ID_OR_ASSET       everything upstream of an artifact, back to crawl files
+    mimo eval --model CKPT --problems FILE  pass@1 (95 % interval), pass@k, per level on a problem file
     mimo reward math|code --input IN.jsonl --output OUT.jsonl   rule-based rewards (code: sandboxed)
     mimo reward serve                       the code judge as an HTTP service
 """
@@ -136,8 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=_cmd_lineage)
+    from mimo.eval.cli import add_eval_parser
     from mimo.rl.rewards.cli import add_reward_parser
 
+    add_eval_parser(sub)
     add_reward_parser(sub)
     return parser
 

@@ -1,8 +1,10 @@
 """Build one pretraining stage's data: mixture over sources, tokenize, pack into shards.
 
 Sources are the corpus domains (``math``, ``code``, ``science``, ``general``; each document with its
-selection weight, so low-value content is down-sampled) and ``synthetic`` (synthetic reasoning
-conversations rendered with the tokenizer's chat template). Stage 1 gives synthetic share 0.
+selection weight, so low-value content is down-sampled), ``synthetic`` (synthetic reasoning
+conversations rendered with the tokenizer's chat template) and ``problems`` (training-split reasoning
+problems with their worked solutions as plain documents, :mod:`mimo.problems.worked`). Stage 1
+gives synthetic share 0.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ class StageDataSpec(BaseModel):
 
 
 def render_sources(corpus: Sequence[dict], conversations: Sequence[list[dict]], tokenizer: Any,
-                   ) -> tuple[dict[str, list[int]], list[MixtureDoc]]:
-    """Token ids per document id and the mixture candidates (one tokenization per document)."""
+                   worked: Sequence[tuple[str, str, str]] = ()) -> tuple[dict[str, list[int]], list[MixtureDoc]]:
+    """Token ids per document id and the mixture candidates (one tokenization per document);
+    ``worked`` = ``(doc id, domain, text)`` of worked problems (source ``problems``)."""
     ids, texts, sources, weights = [], [], [], []
     for r in corpus:
         ids.append(f"doc:{r['doc_id']}")
@@ -40,6 +43,11 @@ def render_sources(corpus: Sequence[dict], conversations: Sequence[list[dict]], 
         ids.append(f"synthetic:{i}")
         texts.append(tokenizer.apply_chat_template(conv, tokenize=False))
         sources.append("synthetic")
+        weights.append(1.0)
+    for doc_id, _domain, text in worked:
+        ids.append(doc_id)
+        texts.append(text)
+        sources.append("problems")
         weights.append(1.0)
     encoded = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
     tokens = dict(zip(ids, encoded))

@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from math import comb
 
+from mimo.eval.stats import pass1_interval
 from mimo.rl.rewards.answer import final_text
 
 
@@ -46,7 +47,8 @@ def summarize(rows: Iterable[dict], ks: Sequence[int] = (1,)) -> dict:
     """Per-benchmark metrics from sample rows (``problem_id``, ``reward``, ``answer``; a sample is
     correct when its reward is 1). ``avg@n`` = mean reward over all samples (MiMo's pass@1 as the
     mean over repeats); ``maj@n`` = share of problems whose most common extracted answer is a correct
-    one (math; ties broken by first occurrence)."""
+    one (math; ties broken by first occurrence); ``pass@1_ci95`` = 95 % interval of pass@1 with the
+    problem as the unit (:mod:`mimo.eval.stats`)."""
     by_problem: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_problem[r["problem_id"]].append(r)
@@ -57,6 +59,8 @@ def summarize(rows: Iterable[dict], ks: Sequence[int] = (1,)) -> dict:
     out: dict = {"problems": len(by_problem), "samples_per_problem": n if len(ns) == 1 else sorted(ns)}
     out[f"avg@{n}"] = sum(float(r["reward"]) for v in by_problem.values() for r in v) / sum(
         len(v) for v in by_problem.values())
+    ci = pass1_interval(r for v in by_problem.values() for r in v)
+    out["pass@1_ci95"] = [round(ci["lo"], 4), round(ci["hi"], 4)]
     for k in ks:
         if k <= n:
             out[f"pass@{k}"] = sum(pass_at_k(len(v), sum(float(r["reward"]) >= 1.0 for r in v), k)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mimo.eval.report_data import ReportData
+from mimo.eval.report_recipe import TOY, difference_rows, model_rows, signal_notes
 from mimo.eval.series import SERIES, SERIES_LABELS
 from mimo.rl.history import last_value, mark_skipped, series, skipped_steps
 
@@ -153,6 +154,9 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 def _sections(data: ReportData, plots: dict[str, Path]) -> list[tuple[str, str, list[str], list[list[str]], str | None]]:
     """(title, intro, header, rows, plot key) per section; rendered to both formats."""
     header, rows = series_table(data)
+    toy_cells = {c.checkpoint: c for c in data.cells if c.benchmark == TOY}
+    recipe_models = model_rows(toy_cells)
+    notes = signal_notes(toy_cells, data.toy_scores)
     funnel_rows = [[s["stage"], str(s["count"]), str(s.get("skipped", "")), str(s.get("tokens") or ""),
                     ", ".join(s["artifacts"][:3]) + (" …" if len(s["artifacts"]) > 3 else "")] for s in data.funnel]
     eval_rows = [[c.benchmark, SERIES_LABELS.get(c.checkpoint, c.checkpoint), _fmt(c.pass_at_1), str(c.n),
@@ -166,6 +170,14 @@ def _sections(data: ReportData, plots: dict[str, Path]) -> list[tuple[str, str, 
     return [
         ("Series: pass@1 (%)", ("Mean over n samples per problem at temperature 0.6, top-p 0.95 (MiMo's setting). "
          "* = evaluated on an older version of that checkpoint."), header, rows, None),
+        ("The recipe at work: toy held-out benchmark", (
+            "pass@1 with its 95 % interval (problem as the unit), pass@k and pass@1 per difficulty level "
+            "(level = solution steps)." + ("" if not notes else " Notes: " + "; ".join(notes) + ".")),
+         *recipe_models, None),
+        ("Differences the recipe should make", (
+            "Paired over the same problems: later model minus earlier, in points, with the 95 % interval of "
+            "the mean per-problem difference; 'met' needs the interval above zero and the gain at the target."),
+         ["Difference", "Points", "95 % interval", "Target", "Verdict"], difference_rows(data.toy_scores), None),
         ("Evaluation detail", ("Every result with its pass@k / maj@n, the regression check against the parent "
          "checkpoint, and the evaluation artifact it comes from."),
          ["Benchmark", "Model", "pass@1 %", "n", "pass@k / maj@n", "regression check", "artifact"], eval_rows, None),

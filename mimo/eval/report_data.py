@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mimo.eval.report_recipe import TOY, read_problem_scores
 from mimo.eval.series import EVAL_ASSETS, SERIES
 from mimo.lake.catalog import Catalog
 
@@ -44,6 +45,7 @@ class ReportData:
     funnel: list[dict[str, Any]]  # ordered stages with counts
     checkpoints: dict[str, dict[str, Any]]  # series name -> checkpoint lineage summary
     artifacts_used: list[str]  # every artifact id a number in the report comes from
+    toy_scores: dict[str, dict[str, float]] = field(default_factory=dict)  # series -> problem -> mean reward
 
     @property
     def benchmarks(self) -> list[str]:
@@ -116,6 +118,7 @@ def collect_report_data(catalog: Catalog) -> ReportData:
     latest_ckpt = {name: (catalog.latest(asset) or [None])[0] for name, asset in SERIES.items()}
     used: list[str] = []
     cells: list[EvalCell] = []
+    toy_scores: dict[str, dict[str, float]] = {}
     for row in [r for asset in EVAL_ASSETS.values() for r in catalog.latest(asset)]:
         m = _meta(row)
         ckpt_row = latest_ckpt.get(m.get("checkpoint"))
@@ -128,6 +131,8 @@ def collect_report_data(catalog: Catalog) -> ReportData:
             checkpoint_artifact=ckpt_row["artifact_id"] if ckpt_row else None,
             stale=bool(ckpt_row and ckpt_row["artifact_id"] not in ckpt_ids),
             regression=m.get("regression_check", {})))
+        if m["benchmark"] == TOY and row.get("path"):
+            toy_scores[m["checkpoint"]] = read_problem_scores(row["path"])
         used.append(row["artifact_id"])
     cells.sort(key=lambda c: (c.benchmark, list(SERIES).index(c.checkpoint) if c.checkpoint in SERIES else 99))
     curves: dict[str, list[dict]] = {}
@@ -152,4 +157,4 @@ def collect_report_data(catalog: Catalog) -> ReportData:
     checkpoints = {name: _checkpoint_summary(catalog, row) for name, row in latest_ckpt.items() if row}
     used += [c["artifact_id"] for c in checkpoints.values()]
     return ReportData(cells=cells, loss_curves=curves, rl_histories=histories, mtp=mtp, funnel=funnel,
-                      checkpoints=checkpoints, artifacts_used=sorted(set(used)))
+                      checkpoints=checkpoints, artifacts_used=sorted(set(used)), toy_scores=toy_scores)

@@ -4,7 +4,8 @@ Trained with the ``tokenizers`` library and wrapped as a ``transformers`` fast t
 and loads with ``save_pretrained`` / ``AutoTokenizer.from_pretrained``. Byte-level means every
 string round-trips: ``decode(encode(x)) == x`` for any Unicode text (no normalizer, no prefix space,
 no cleanup of spaces), and an arbitrary token sequence always decodes (a partial UTF-8 byte sequence
-becomes U+FFFD).
+becomes U+FFFD). Every digit is a token of its own (as in Qwen2's tokenizer), so numbers are
+learned digit by digit rather than as arbitrary merged chunks.
 
 Special tokens (ids 0, 1, 2 in this order):
 
@@ -57,8 +58,12 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096,
     if vocab_size < len(SPECIAL_TOKENS) + 256:
         raise ValueError(f"vocab_size must be >= {len(SPECIAL_TOKENS) + 256}, got {vocab_size}")
     core = Tokenizer(models.BPE())
-    # GPT-2 style split (letters, digits, punctuation, whitespace runs) on raw bytes; no prefix space
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    # every digit its own token (as Qwen2's tokenizer does: numbers stay learnable digit by digit),
+    # then the GPT-2 style split (letters, punctuation, whitespace runs) on raw bytes; no prefix space
+    core.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS),

@@ -1,7 +1,9 @@
 """Procedural toy reasoning problems for the "tiny" profile, deterministic by seed.
 
-Math: 11 templates (8 arithmetic word problems, 3 linear equations), levels 1-3 = 2-4 steps, each
-with a step-by-step solution ending in ``The answer is \\boxed{N}.``. Code: 10 stdin/stdout task
+Math: 15 templates (11 arithmetic word problems, 4 linear equations) in four difficulty levels, the
+level being the number of solution steps (1-4: one operation up to four chained ones); levels 1-3
+keep operands to one digit (the addition and times tables), level 4 uses two-digit numbers. Each has a
+step-by-step solution ending in ``The answer is \\boxed{N}.``. Code: 10 stdin/stdout task
 templates with randomized constants, a reference program, and 5 tests (levels 1-3) whose expected
 outputs come from a pure Python function mirroring the program.
 """
@@ -31,34 +33,65 @@ def _steps(lines: list[str], answer: int) -> str:
 
 
 # ---------------------------------------------------------------- math templates
+# level = number of solution steps: 1 (one operation) to 4
+def m_find_more(r: random.Random) -> MathSpec:
+    n, _, _ = _who(r)
+    it = r.choice(ITEMS)
+    a, b = r.randint(1, 9), r.randint(1, 9)
+    return (f"{n} has {a} {it}. {n} finds {b} more {it}. How many {it} does {n} have now?",
+            [f"{a} + {b} = {a + b}."], a + b, 1)
+
+
+def m_give_away(r: random.Random) -> MathSpec:
+    n, o, _ = _who(r)
+    it = r.choice(ITEMS)
+    a = r.randint(2, 18)
+    b = r.randint(max(1, a - 9), min(9, a - 1))
+    return (f"{n} has {a} {it}. {n} gives {b} {it} to {o}. How many {it} does {n} have now?",
+            [f"{a} - {b} = {a - b}."], a - b, 1)
+
+
+def m_bags(r: random.Random) -> MathSpec:
+    n, _, _ = _who(r)
+    it = r.choice(ITEMS)
+    b, c = r.randint(2, 5), r.randint(2, 5)
+    return (f"{n} buys {b} bags with {c} {it} in each bag. How many {it} does {n} have?",
+            [f"{b} * {c} = {b * c}."], b * c, 1)
+
+
+def m_linear0(r: random.Random) -> MathSpec:
+    b, x = r.randint(1, 9), r.randint(0, 9)
+    return (f"Solve for x: x + {b} = {x + b}.", [f"x = {x + b} - {b} = {x}."], x, 1)
+
+
 def m_give_find(r: random.Random) -> MathSpec:
     n, o, _ = _who(r)
     it = r.choice(ITEMS)
-    a, b, c = r.randint(5, 20), r.randint(1, 5), r.randint(1, 9)
+    a, b, c = r.randint(5, 15), r.randint(1, 5), r.randint(1, 9)
     x = a - b
     return (f"{n} has {a} {it}. {n} gives {b} {it} to {o}. Then {n} finds {c} more {it}. "
             f"How many {it} does {n} have now?",
-            [f"{a} - {b} = {x}.", f"{x} + {c} = {x + c}."], x + c, 1)
+            [f"{a} - {b} = {x}.", f"{x} + {c} = {x + c}."], x + c, 2)
 
 
 def m_buy_bags(r: random.Random) -> MathSpec:
     n, _, _ = _who(r)
     it = r.choice(ITEMS)
-    a, b, c = r.randint(1, 12), r.randint(2, 5), r.randint(2, 6)
+    a, b, c = r.randint(1, 9), r.randint(2, 4), r.randint(2, 4)
     return (f"{n} has {a} {it}. {n} buys {b} bags with {c} {it} in each bag. "
             f"How many {it} does {n} have now?",
-            [f"{b} * {c} = {b * c}.", f"{a} + {b * c} = {a + b * c}."], a + b * c, 1)
+            [f"{b} * {c} = {b * c}.", f"{a} + {b * c} = {a + b * c}."], a + b * c, 2)
 
 
 def m_share(r: random.Random) -> MathSpec:
     n, o, _ = _who(r)
     it = r.choice(ITEMS)
-    k, each = r.randint(2, 5), r.randint(2, 6)
-    b = r.randint(1, k * each - 1)
+    k, each = r.randint(2, 4), r.randint(2, 5)
+    b = r.randint(1, min(9, k * each - 1))
     a = k * each - b
     return (f"{n} has {a} {it} and {o} gives {n} {b} more. {n} shares all the {it} equally "
             f"among {k} friends. How many {it} does each friend get?",
-            [f"{a} + {b} = {k * each}.", f"{k * each} / {k} = {each}."], each, 1)
+            [f"{a} + {b} = {k * each}.", f"{k * each} / {k} = {each}."], each, 2)
 
 
 def m_change(r: random.Random) -> MathSpec:
@@ -69,7 +102,7 @@ def m_change(r: random.Random) -> MathSpec:
     return (f"A pen costs {p} dollars and a book costs {c} dollars. {n} buys {q} pens and one book "
             f"and pays with {m} dollars. How much change does {n} get?",
             [f"{q} * {p} = {q * p}.", f"{q * p} + {c} = {total}.", f"{m} - {total} = {m - total}."],
-            m - total, 2)
+            m - total, 3)
 
 
 def m_together(r: random.Random) -> MathSpec:
@@ -80,17 +113,17 @@ def m_together(r: random.Random) -> MathSpec:
     y, z = a + b, a + b - c
     return (f"{n} has {a} {it}. {o} has {b} more {it} than {n}. {t} has {c} fewer {it} than {o}. "
             f"How many {it} do they have together?",
-            [f"{a} + {b} = {y}.", f"{y} - {c} = {z}.", f"{a} + {y} + {z} = {a + y + z}."], a + y + z, 2)
+            [f"{a} + {b} = {y}.", f"{y} - {c} = {z}.", f"{a} + {y} + {z} = {a + y + z}."], a + y + z, 3)
 
 
 def m_rows(r: random.Random) -> MathSpec:
-    rows, cols = r.randint(2, 6), r.randint(2, 6)
+    rows, cols = r.randint(2, 5), r.randint(2, 5)
     k = r.randint(1, rows * cols // 2)
     j = r.randint(0, rows * cols - k)
     return (f"A room has {rows} rows of {cols} chairs. {k} people sit down, then {j} more people "
             f"sit down. How many chairs are still free?",
             [f"{rows} * {cols} = {rows * cols}.", f"{k} + {j} = {k + j}.",
-             f"{rows * cols} - {k + j} = {rows * cols - k - j}."], rows * cols - k - j, 2)
+             f"{rows * cols} - {k + j} = {rows * cols - k - j}."], rows * cols - k - j, 3)
 
 
 def m_buy_eat_share(r: random.Random) -> MathSpec:
@@ -105,7 +138,7 @@ def m_buy_eat_share(r: random.Random) -> MathSpec:
     return (f"{n} has {a} {it} and buys {b} boxes of {c} {it}. {n} loses {d} {it}, then shares "
             f"the rest equally among {e} friends. How many {it} does each friend get?",
             [f"{b} * {c} = {b * c}.", f"{a} + {b * c} = {x}.", f"{x} - {d} = {x - d}.",
-             f"{x - d} / {e} = {each}."], each, 3)
+             f"{x - d} / {e} = {each}."], each, 4)
 
 
 def m_pages(r: random.Random) -> MathSpec:
@@ -116,7 +149,7 @@ def m_pages(r: random.Random) -> MathSpec:
     return (f"A book has {total} pages. {n} reads {p} pages a day for {d} days, then {q} pages a day "
             f"for {e} days. How many pages are left to read?",
             [f"{p} * {d} = {p * d}.", f"{q} * {e} = {q * e}.", f"{p * d} + {q * e} = {read}.",
-             f"{total} - {read} = {total - read}."], total - read, 3)
+             f"{total} - {read} = {total - read}."], total - read, 4)
 
 
 def _coef(a: int) -> str:
@@ -124,19 +157,19 @@ def _coef(a: int) -> str:
 
 
 def m_linear1(r: random.Random) -> MathSpec:
-    a, b, x = r.randint(2, 9), r.randint(1, 20), r.randint(0, 12)
+    a, b, x = r.randint(2, 5), r.randint(1, 9), r.randint(0, 5)
     c = a * x + b
     return (f"Solve for x: {_coef(a)} + {b} = {c}.",
-            [f"{_coef(a)} = {c} - {b} = {c - b}.", f"x = {c - b} / {a} = {x}."], x, 1)
+            [f"{_coef(a)} = {c} - {b} = {c - b}.", f"x = {c - b} / {a} = {x}."], x, 2)
 
 
 def m_linear2(r: random.Random) -> MathSpec:
-    c, k, b, x = r.randint(1, 5), r.randint(1, 5), r.randint(1, 15), r.randint(0, 12)
+    c, k, b, x = r.randint(1, 4), r.randint(1, 4), r.randint(1, 9), r.randint(0, 9)
     a = c + k
     d = k * x + b
     return (f"Solve for x: {_coef(a)} + {b} = {_coef(c)} + {d}.",
             [f"{_coef(a)} - {_coef(c)} + {b} = {d}, so {_coef(k)} + {b} = {d}.",
-             f"{_coef(k)} = {d} - {b} = {d - b}.", f"x = {d - b} / {k} = {x}."], x, 2)
+             f"{_coef(k)} = {d} - {b} = {d - b}.", f"x = {d - b} / {k} = {x}."], x, 3)
 
 
 def m_linear3(r: random.Random) -> MathSpec:
@@ -146,12 +179,13 @@ def m_linear3(r: random.Random) -> MathSpec:
     return (f"Solve for x: {a}(x + {b}) + {c} = {_coef(e)} + {d}.",
             [f"{_coef(a)} + {a * b} + {c} = {_coef(e)} + {d}.",
              f"{_coef(k)} + {a * b + c} = {d}.", f"{_coef(k)} = {d} - {a * b + c} = {d - a * b - c}.",
-             f"x = {d - a * b - c} / {k} = {x}."], x, 3)
+             f"x = {d - a * b - c} / {k} = {x}."], x, 4)
 
 
 MATH_TEMPLATES: dict[str, Callable[[random.Random], MathSpec]] = {
-    f.__name__[2:]: f for f in (m_give_find, m_buy_bags, m_share, m_change, m_together, m_rows,
-                                m_buy_eat_share, m_pages, m_linear1, m_linear2, m_linear3)
+    f.__name__[2:]: f for f in (m_find_more, m_give_away, m_bags, m_linear0, m_give_find, m_buy_bags, m_share,
+                                m_change, m_together, m_rows, m_buy_eat_share, m_pages, m_linear1, m_linear2,
+                                m_linear3)
 }
 
 
@@ -319,14 +353,33 @@ def _unique(n: int, domain: str, make: Callable[[random.Random], Problem | None]
     return out
 
 
-def generate_toy_problems(n_math: int, n_code: int, seed: int = 0, heldout_fraction: float = 0.2) -> list[Problem]:
-    """Generate ``n_math`` math and ``n_code`` code toy problems (distinct prompts), split train/heldout."""
+def _templates_by_level() -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for name, make in sorted(MATH_TEMPLATES.items()):
+        out.setdefault(make(random.Random(0))[3], []).append(name)
+    return out
+
+
+def generate_toy_problems(n_math: int, n_code: int, seed: int = 0, heldout_fraction: float = 0.2,
+                          level_weights: dict[int, float] | None = None) -> list[Problem]:
+    """Generate ``n_math`` math and ``n_code`` code toy problems (distinct prompts), split train/heldout.
+
+    ``level_weights`` (level -> weight) draws a level first, then a template of it; absent, every
+    math template is equally likely."""
     if not 0.0 <= heldout_fraction <= 1.0:
         raise ValueError(f"heldout_fraction must be in [0, 1], got {heldout_fraction}")
     math_names, code_names = sorted(MATH_TEMPLATES), sorted(CODE_TEMPLATES)
+    by_level = _templates_by_level()
+    if level_weights is not None:
+        unknown = sorted(set(level_weights) - set(by_level))
+        if unknown or not any(w > 0 for w in level_weights.values()) or any(w < 0 for w in level_weights.values()):
+            raise ValueError(f"level_weights must give levels {sorted(by_level)} non-negative weights, some "
+                             f"positive; got {level_weights}")
+    levels = sorted(level_weights or {})
+    weights = [level_weights[lv] for lv in levels] if level_weights else []
 
     def make_math(r: random.Random) -> Problem:
-        name = r.choice(math_names)
+        name = r.choice(by_level[r.choices(levels, weights)[0]]) if levels else r.choice(math_names)
         prompt, lines, answer, level = MATH_TEMPLATES[name](r)
         return Problem(id="", source="toy", domain="math", prompt=prompt, answer=str(answer),
                        solution=_steps(lines, answer), split=_split(prompt, heldout_fraction, seed),

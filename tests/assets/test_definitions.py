@@ -25,7 +25,7 @@ def test_profile_values_are_the_assets_config_defaults():
             effective = effective_config(built.resolve_assets_def(asset))
             assert {k: effective[k] for k in values} == values, (name, asset)
     tiny = build_definitions(load_profile("tiny"))
-    assert effective_config(tiny.resolve_assets_def("eval_sft"))["max_tokens"] == 96  # not MiMo's 32,768
+    assert effective_config(tiny.resolve_assets_def("eval_sft"))["max_tokens"] == 160  # not MiMo's 32,768
     assert effective_config(tiny.resolve_assets_def("rl_model"))["temperature"] == 1.0  # unset: the code's default
 
 

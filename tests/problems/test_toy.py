@@ -28,7 +28,7 @@ def test_counts_ids_and_validity(problems):
 
 
 def test_template_counts():
-    assert 8 <= len(MATH_TEMPLATES) <= 12 and 8 <= len(CODE_TEMPLATES) <= 12
+    assert 12 <= len(MATH_TEMPLATES) <= 16 and 8 <= len(CODE_TEMPLATES) <= 12
 
 
 def test_math_solutions_box_the_answer(problems):
@@ -37,9 +37,9 @@ def test_math_solutions_box_the_answer(problems):
         if p.domain == "math":
             m = BOXED.search(p.solution)
             assert m and m.group(1) == p.answer, p.solution
-            assert p.metadata["level"] == p.metadata["steps"] - 1
+            assert p.metadata["level"] == p.metadata["steps"]  # level = solution steps
             levels.add(p.metadata["level"])
-    assert levels == {1, 2, 3}
+    assert levels == {1, 2, 3, 4}
 
 
 def test_math_steps_are_correct_arithmetic(problems):
