@@ -65,8 +65,7 @@ def _meta(row: dict[str, Any]) -> dict[str, Any]:
 
 def mtp_content(meta: dict[str, Any]) -> dict[str, Any]:
     """The reproducible part of mtp_speculative_eval's metadata: acceptances, tokens per step, greedy
-    exactness. Decode speed and memory vary run to run, so the report (a hashed artifact) leaves them
-    to that asset's metadata."""
+    exactness. Decode speeds vary run to run; the report shows them apart, as this run's measurement."""
     keep = ("acceptance_per_layer", "mean_accepted_per_step", "greedy_identical", "mtp_layers", "num_speculative")
     prefixes = ("acceptance_layer_", "sampled_acceptance_layer_", "tokens_per_step_k")
     return {k: v for k, v in meta.items() if k in keep or k.startswith(prefixes)}
@@ -119,8 +118,12 @@ def collect_report_data(catalog: Catalog) -> ReportData:
     used: list[str] = []
     cells: list[EvalCell] = []
     toy_scores: dict[str, dict[str, float]] = {}
+    seen: set[tuple[str, str]] = set()
     for row in [r for asset in EVAL_ASSETS.values() for r in catalog.latest(asset)]:
         m = _meta(row)
+        if (m["checkpoint"], m["benchmark"]) in seen:
+            continue  # an older evaluation (e.g. of an earlier checkpoint version): the newest one counts
+        seen.add((m["checkpoint"], m["benchmark"]))
         ckpt_row = latest_ckpt.get(m.get("checkpoint"))
         upstream = catalog.query("SELECT upstream_id FROM artifact_inputs WHERE artifact_id = ?", [row["artifact_id"]])
         ckpt_ids = {u["upstream_id"] for u in upstream}
@@ -150,7 +153,10 @@ def collect_report_data(catalog: Catalog) -> ReportData:
     mtp_rows = catalog.latest("mtp_speculative_eval")
     mtp = None
     if mtp_rows:
-        mtp = {**mtp_content(_meta(mtp_rows[0])), "artifact_id": mtp_rows[0]["artifact_id"]}
+        meta = _meta(mtp_rows[0])
+        mtp = {**mtp_content(meta), "artifact_id": mtp_rows[0]["artifact_id"],
+               "timing": {k: meta[k] for k in ("speedup", "tokens_per_s_plain", "tokens_per_s_speculative",
+                                               "best_num_speculative", "sampled_speedup") if k in meta}}
         used.append(mtp_rows[0]["artifact_id"])
     funnel = _funnel(catalog)
     used += [a for stage in funnel for a in stage["artifacts"]]
