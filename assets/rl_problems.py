@@ -81,8 +81,10 @@ def curate(context: dg.AssetExecutionContext, config: RLProblemsConfig, lake: La
         difficulty_filter,
         filter_format,
         level_tests,
+        no_signal_message,
         pass_rate_histogram,
         rollout_pass_rates,
+        signal_by_level,
     )
 
     meter = MemoryMeter()
@@ -125,6 +127,10 @@ def curate(context: dg.AssetExecutionContext, config: RLProblemsConfig, lake: La
     kept = [_with_pass_rate(p, stats[p.id].pass_rate) for p in kept]
     funnel["kept"] = len(kept)
     hist = pass_rate_histogram(stats)
+    by_level = signal_by_level(pool, stats)
+    warning = no_signal_message(domain, by_level, len(kept))
+    if warning:
+        context.log.warning(warning)
 
     def write(tmp: str) -> WriteStats:
         store = Lake(tmp)
@@ -137,6 +143,7 @@ def curate(context: dg.AssetExecutionContext, config: RLProblemsConfig, lake: La
             "rollout_sampling": sampling.to_dict(), "generation": usage.to_metadata(),
             "mean_pass_rate": round(sum(s.pass_rate for s in stats.values()) / max(len(stats), 1), 4),
             "pass_rate_plot": _histogram_md(hist, f"rl_{domain}_problems: SFT pass rates"),
+            "signal_by_level": by_level, **({"warning": warning} if warning else {}),
             "read_with": "mimo.problems.records.table_to_problems(pyarrow.parquet.read_table('<path>/problems.parquet'))",
         }
         if domain == "code":

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mimo.eval.report_data import ReportData
-from mimo.eval.report_recipe import TOY, difference_rows, model_rows, signal_notes
+from mimo.eval.report_recipe import TOY, difference_rows, model_rows, plot_levels, signal_notes
 from mimo.eval.series import SERIES, SERIES_LABELS
 from mimo.rl.history import last_value, mark_skipped, series, skipped_steps
 
@@ -181,7 +181,7 @@ def _sections(data: ReportData, plots: dict[str, Path]) -> list[tuple[str, str, 
         ("The recipe at work: toy held-out benchmark", (
             "pass@1 with its 95 % interval (problem as the unit), pass@k and pass@1 per difficulty level "
             "(level = solution steps)." + ("" if not notes else " Notes: " + "; ".join(notes) + ".")),
-         *recipe_models, None),
+         *recipe_models, "levels"),
         ("Differences the recipe should make", (
             "Paired over the same problems: later model minus earlier, in points, with the 95 % interval of "
             "the mean per-problem difference; 'met' needs the interval above zero and the gain at the target."),
@@ -219,7 +219,9 @@ def render_report(data: ReportData, out_dir: str | Path, title: str = "MiMo pipe
     it), the PNG plots and ``report_data.json`` into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plots = {k: p for k, p in (("loss_curves", _plot_losses(data, out)), ("rl_curves", _plot_rl(data, out))) if p}
+    toy_cells = {c.checkpoint: c for c in data.cells if c.benchmark == TOY}
+    plots = {k: p for k, p in (("loss_curves", _plot_losses(data, out)), ("rl_curves", _plot_rl(data, out)),
+                               ("levels", plot_levels(toy_cells, out))) if p}
     md = [f"# {title}", ""]
     body = [f"<h1>{html.escape(title)}</h1>"]
     for name, intro, header, rows, plot in _sections(data, plots):

@@ -98,3 +98,41 @@ def signal_notes(cells: Mapping[str, Any], scores: Mapping[str, Mapping[str, flo
     if not scores:
         notes.append("no toy held-out evaluation has been materialized yet")
     return notes
+
+
+def plot_levels(cells: Mapping[str, Any], out: Path) -> Path | None:
+    """Bars of pass@1 per level (and overall) for each model, with 95 % intervals: ``levels.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [m for m in SERIES if m in cells and cells[m].metrics.get("per_level")]
+    if not models:
+        return None
+    groups = sorted({g for m in models for g in cells[m].metrics["per_level"]}, key=lambda g: (not g.isdigit(), g))
+    labels = [group_label(g) for g in groups] + ["all"]
+    width = 0.8 / len(models)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(labels), 3))
+    for i, m in enumerate(models):
+        per = cells[m].metrics["per_level"]
+        stats = [per.get(g) or {} for g in groups]
+        means = [100 * (s.get("mean") or 0.0) for s in stats]
+        los = [100 * ((s.get("mean") or 0.0) - (s.get("lo") or s.get("mean") or 0.0)) for s in stats]
+        his = [100 * ((s.get("hi") or s.get("mean") or 0.0) - (s.get("mean") or 0.0)) for s in stats]
+        lo, hi = cells[m].metrics.get("pass@1_ci95", [cells[m].pass_at_1] * 2)
+        means.append(100 * cells[m].pass_at_1)
+        los.append(100 * (cells[m].pass_at_1 - lo))
+        his.append(100 * (hi - cells[m].pass_at_1))
+        xs = [j + (i - (len(models) - 1) / 2) * width for j in range(len(labels))]
+        ax.bar(xs, means, width, yerr=[los, his], capsize=2, label=SERIES_LABELS[m], color=f"C{i}")
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.set_ylabel("pass@1 % (95 % interval)", fontsize=8)
+    ax.set_title("toy held-out pass@1 by level", fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "levels.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -60,3 +60,26 @@ def pass_rate_histogram(stats: Mapping[str, RolloutStats], bins: int = 10) -> di
         b = min(bins - 1, max(0, math.floor(s.pass_rate * bins + 1e-9)))
         out.setdefault(s.domain, [0] * bins)[b] += 1
     return out
+
+
+def signal_by_level(problems: Sequence[Problem], stats: Mapping[str, RolloutStats]) -> dict[str, dict[str, Any]]:
+    """Per difficulty level (``metadata["level"]``; the domain for problems without one): candidates,
+    mean pass rate, and whether any problem sits strictly between 0 and 1 (a learnable signal)."""
+    groups: dict[str, list[float]] = {}
+    for p in problems:
+        if p.id in stats:
+            groups.setdefault(str(p.metadata.get("level", p.domain)), []).append(stats[p.id].pass_rate)
+    return {g: {"problems": len(r), "mean_pass_rate": round(sum(r) / len(r), 4),
+                "has_signal": any(0.0 < x < 1.0 for x in r)} for g, r in sorted(groups.items())}
+
+
+def no_signal_message(domain: str, by_level: Mapping[str, Mapping[str, Any]], kept: int) -> str:
+    """A warning naming the levels with no learnable signal, and an empty curated set; '' when fine."""
+    parts = []
+    dead = [f"{g} ({v['problems']} problems, mean pass rate {v['mean_pass_rate']:.2f})"
+            for g, v in by_level.items() if not v["has_signal"]]
+    if dead:
+        parts.append(f"no learnable signal (every pass rate 0 or 1) at level(s): {', '.join(dead)}")
+    if kept == 0:
+        parts.append("curation kept no problem: RL has nothing to train on in this domain")
+    return f"rl_{domain}_problems: " + "; ".join(parts) if parts else ""

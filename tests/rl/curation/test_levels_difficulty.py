@@ -116,3 +116,22 @@ def test_pass_rate_histogram():
     assert pass_rate_histogram({}, bins=1) == {"edges": [0.0, 1.0], "math": [0], "code": [0]}
     with pytest.raises(ValueError):
         pass_rate_histogram(stats, bins=0)
+
+
+def test_levels_without_signal_and_an_empty_curated_set_are_named():
+    from mimo.problems.records import Problem
+    from mimo.rl.curation import RolloutStats, no_signal_message, signal_by_level
+
+    def prob(pid, level):
+        return Problem(id=pid, source="toy", domain="math", prompt=pid, answer="1", metadata={"level": level})
+
+    problems = [prob("a", 1), prob("b", 1), prob("c", 2), prob("d", 2)]
+    rates = {"a": 1.0, "b": 1.0, "c": 0.0, "d": 0.25}
+    stats = {p: RolloutStats(p, "math", 16, int(16 * r), r, {}) for p, r in rates.items()}
+    by_level = signal_by_level(problems, stats)
+    assert by_level["1"] == {"problems": 2, "mean_pass_rate": 1.0, "has_signal": False}
+    assert by_level["2"]["has_signal"]
+    msg = no_signal_message("math", by_level, kept=1)
+    assert "level(s): 1 (2 problems" in msg and "kept no problem" not in msg
+    assert "kept no problem" in no_signal_message("math", by_level, kept=0)
+    assert no_signal_message("math", {"2": by_level["2"]}, kept=3) == ""
