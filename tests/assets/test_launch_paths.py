@@ -48,7 +48,7 @@ def test_cli_materialize_without_run_config_uses_the_profile(finished_state_copy
     assert row["path"].startswith(str(state)), "the new checkpoint is not in this state's lake"
     used, wanted = json.loads(row["config"]), load_profile().assets["sft_model"]
     assert {k: used[k] for k in wanted} == wanted  # the tiny profile's settings, not MiMo's batch of 128
-    assert used["batch_start"] == 4 and used["epochs"] == 1.0
+    assert used["batch_start"] == 2 and used["epochs"] == 0.4
 
 
 def _instance(env: dict) -> dg.DagsterInstance:
