@@ -91,13 +91,13 @@ def test_mixed_script_share():
 def test_packing_keeps_samples_whole_and_pads_without_targets(tok, tmp_path):
     samples = [tokenize_conversation(_conv(f"question {k}", "Step 1: 12 - 3 = 9. \\boxed{9}" * (1 + k % 3)), tok)
                for k in range(9)]
-    too_long = ([1] * 200, [True] * 200)
-    stats = pack_sft(samples + [too_long], 96, tok.pad_token_id, tmp_path / "sft")
+    too_long = ([1] * 400, [True] * 400)
+    stats = pack_sft(samples + [too_long], 192, tok.pad_token_id, tmp_path / "sft")
     assert stats.samples == 9 and stats.dropped_too_long == 1
     tokens = np.load(tmp_path / "sft/tokens.npy")
     positions = np.load(tmp_path / "sft/positions.npy").astype(np.int64)
     mask = np.load(tmp_path / "sft/loss_mask.npy")
-    assert tokens.shape == positions.shape == mask.shape == (stats.rows, 96)
+    assert tokens.shape == positions.shape == mask.shape == (stats.rows, 192)
     assert int(mask.sum()) == sum(sum(m) for _, m in samples) == stats.target_tokens
     # every sample appears whole, starting at position 0, in some row
     found = 0
@@ -105,7 +105,7 @@ def test_packing_keeps_samples_whole_and_pads_without_targets(tok, tmp_path):
         n = len(ids)
         for r in range(stats.rows):
             starts = np.flatnonzero(positions[r] == 0)
-            if any(s + n <= 96 and tokens[r, s:s + n].tolist() == ids and positions[r, s + n - 1] == n - 1
+            if any(s + n <= 192 and tokens[r, s:s + n].tolist() == ids and positions[r, s + n - 1] == n - 1
                    and mask[r, s:s + n].tolist() == m for s in starts):
                 found += 1
                 break
