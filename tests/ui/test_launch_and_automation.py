@@ -129,7 +129,7 @@ def test_ui_launch_uses_the_profile_and_automation_skips_done_work(finished_stat
     assert row, "the launched evaluation is not in the catalog"
     used, wanted = json.loads(row[0]), profile.assets["eval_rl"]
     assert {k: used[k] for k in wanted} == wanted  # the profile's settings, not MiMo's full-scale defaults
-    assert used["max_tokens"] == 96 and used["max_tokens"] != 32_768
+    assert used["max_tokens"] == 160 and used["max_tokens"] != 32_768
     assert queries.errors == [], queries.errors[:3]
     assert len(queries.counts) >= 3 and queries.counts == sorted(queries.counts)  # no row lost
     total = con.execute("SELECT count(*) FROM artifacts").fetchone()[0]
