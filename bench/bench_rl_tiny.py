@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    from bench_tiny_budget import eval_one
+    from bench_tiny_budget import emit, eval_one
     from mimo.eval.stats import paired_difference
     from mimo.problems.toy import generate_toy_problems
     from mimo.rl.grpo.loop import RLTrainConfig, train_rl
@@ -107,9 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                       "gain_points": round(100 * diff["mean"], 2),
                       "gain_ci95": [round(100 * diff["lo"], 2), round(100 * diff["hi"], 2)],
                       "significant": diff["significant"]}
-            print(json.dumps(result), flush=True)
-            with out.open("a") as f:
-                f.write(json.dumps(result) + "\n")
+            emit(result, out)
     return 0
 
 

@@ -133,6 +133,13 @@ def eval_one(model_dir: Path, problems: list, samples: int, max_tokens: int, see
     return out
 
 
+def emit(result: dict, out: Path) -> None:
+    """Print one result as a JSON line and append it to ``out``."""
+    print(json.dumps(result), flush=True)
+    with out.open("a") as f:
+        f.write(json.dumps(result) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shapes", nargs="+", default=["h192l4"])
@@ -179,9 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             result = {"shape": shape_name, "pretrain_tokens": args.pretrain_tokens, "tokens": tokens, "lr": args.lr,
                       "batch": args.batch, "data": data_key, "heldout": len(test), **pre, **trained,
                       **eval_one(model_dir, test, args.samples, args.max_tokens, args.seed)}
-            print(json.dumps(result), flush=True)
-            with out.open("a") as f:
-                f.write(json.dumps(result) + "\n")
+            emit(result, out)
     return 0
 
 
