@@ -1,8 +1,8 @@
 """Table 2 / Table 3 of the rollout bench on the real tiny model (``bench_rollout.py --generator tiny``).
 
 One in-process :class:`~mimo.generate.transformers_backend.TransformersGenerator` (the tiny
-profile's SFT checkpoint, temperature 1.0, a ``max_tokens`` cap) shared by every configuration, on
-the pool of :mod:`_tiny_workload` (read there how validity arises); the rewards are the real ones
+profile's SFT checkpoint, ``--temperature`` (1.0), a ``max_tokens`` cap) shared by every configuration,
+on the run's curated RL problems (``--pool curated``) or the hand-made pool of :mod:`_tiny_workload`; the rewards are the real ones
 (Math-Verify, code in the bubblewrap sandbox, ``strict`` scheme) in reward worker processes. Every configuration draws the same seeded task stream, so a task yields
 the same samples in every configuration (per-task seeds). The configurations run interleaved (step
 1 of each, then step 2, ...) so that load from other jobs on the machine hits them alike; a call
@@ -48,6 +48,24 @@ def sft_model_from_state(state: str) -> str:
     return str(Path(row[0]) / "model")
 
 
+def curated_pool(state: str) -> list[Any]:
+    """The run's curated RL problems (``rl_math_problems`` + ``rl_code_problems``): what RL trains on."""
+    import duckdb
+
+    from mimo.rl.grpo.problems import load_problems
+
+    con = duckdb.connect(f"{state}/lake/_catalog/catalog.duckdb", read_only=True)
+    try:
+        rows = con.execute("SELECT path FROM latest_artifacts WHERE asset_key IN "
+                           "('rl_math_problems', 'rl_code_problems')").fetchall()
+    finally:
+        con.close()
+    files = [str(Path(r[0]) / "problems.parquet") for r in rows if (Path(r[0]) / "problems.parquet").exists()]
+    if not files:
+        raise SystemExit(f"no curated RL problems in {state}'s catalog: use --pool mixed")
+    return load_problems(files)[0]
+
+
 def task_stream(problems: list[Any], n: int, g: int, seed: int) -> list[Any]:
     """``n`` seeded tasks: the problems reshuffled every epoch (the same list for every config)."""
     from mimo.rl.rollout import tasks_from_problems
@@ -83,6 +101,40 @@ def _train_seconds(model: Any, tokenizer: Any, generator: Any, batches: list[Any
     return sum(times) / len(times) if times else 0.0
 
 
+def occupancy_curve(model_dir: str, sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64), context: int = 96,
+                    calls: int = 20) -> list[dict[str, float]]:
+    """Cost of one decode step (one new token per sequence, KV cache over ``context`` tokens) against
+    the number of sequences in flight: what an idle slot costs. Filling idle slots pays only where a
+    step costs about the same for 1 or many sequences (a GPU); where tokens/s is flat in the batch
+    size, wall time follows tokens generated whatever the occupancy."""
+    import torch
+    from transformers import AutoModelForCausalLM, DynamicCache
+
+    import mimo.model  # noqa: F401 - registers MiMo with the Auto classes
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    rows = []
+    with torch.inference_mode():
+        for b in sizes:
+            ids = torch.randint(3, model.config.vocab_size, (b, context))
+            cache = DynamicCache(config=model.config)
+            model(input_ids=ids, past_key_values=cache, use_cache=True)
+            step = torch.randint(3, model.config.vocab_size, (b, 1))
+            pos = torch.full((b, 1), context)
+            best = float("inf")
+            for _ in range(3):
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    model(input_ids=step, position_ids=pos, past_key_values=cache, use_cache=True)
+                    cache.crop(context - cache.get_seq_length())
+                best = min(best, (time.perf_counter() - t0) / calls)
+            rows.append({"sequences": b, "step_ms": round(best * 1e3, 3), "tokens_per_s": round(b / best, 1)})
+    base = rows[0]["step_ms"]
+    for r in rows:
+        r["step_cost_vs_1"] = round(r["step_ms"] / base, 2)
+    return rows
+
+
 def run_tiny(args: argparse.Namespace) -> dict[str, Any]:
     """Every configuration on the same task stream, then validation (naive: the whole set
     generated, then scored, as in MiMo's Table 3; seamless: rewards overlap generation)."""
@@ -95,10 +147,13 @@ def run_tiny(args: argparse.Namespace) -> dict[str, Any]:
 
     model = args.model or sft_model_from_state(args.state)
     torch.set_num_threads(1)
-    problems = bench_problems(seed=args.seed)
+    curve = occupancy_curve(model)
+    print("  decode step vs sequences in flight: " + ", ".join(
+        f"{r['sequences']}: {r['step_ms']} ms ({r['tokens_per_s']:.0f} tok/s)" for r in curve), flush=True)
+    problems = curated_pool(args.state) if args.pool == "curated" else bench_problems(seed=args.seed)
     tasks = task_stream(problems, args.prompts, args.g, args.seed)
     val_tasks = task_stream(problems, args.val_prompts, args.g, args.seed + 1)
-    sampling = SamplingParams(temperature=1.0, top_p=1.0, max_tokens=args.max_tokens)
+    sampling = SamplingParams(temperature=args.temperature, top_p=1.0, max_tokens=args.max_tokens)
     if args.backend == "inflight":  # per-sequence scheduling with abort (in-flight batching)
         from mimo.generate.inflight_backend import InflightTransformersGenerator
 
@@ -147,6 +202,9 @@ def run_tiny(args: argparse.Namespace) -> dict[str, Any]:
               f"waste {row['waste_fraction']:.1%} (scheduling {row['scheduling_waste_fraction']:.1%})", flush=True)
     train_step_s = _train_seconds(gen.hf_model, gen.tokenizer, gen, batches["naive"], args.g)
     t2 = table2(rows, "naive", train_step_s * args.steps)
+    oversampled_rows = {n: r for n, r in rows.items() if n != "naive"}
+    t2_oversampled = (table2(oversampled_rows, next(n for n in rows if "over-sampled" in n), train_step_s * args.steps)
+                      if any("over-sampled" in n for n in rows) else None)
     val = {}
     for name, flags in (("naive", CONFIGS["naive"]), ("seamless", CONFIGS["+async reward"])):
         cfg = RolloutConfig(**flags, sampling=sampling, micro_batch_groups=args.micro_batch,
@@ -156,7 +214,7 @@ def run_tiny(args: argparse.Namespace) -> dict[str, Any]:
             val[name] = eng.validate(val_tasks).metrics.to_dict()
     gen.close()
     lengths = [s.completion_tokens for b in batches["naive"] for grp in b.groups for s in grp.samples]
-    return {"table2": t2, "raw": rows, "steps": detail, "train_step_s": round(train_step_s, 3),
+    return {"table2": t2, "table2_vs_oversampled": t2_oversampled, "occupancy_curve": curve, "raw": rows, "steps": detail, "train_step_s": round(train_step_s, 3),
             "model": model,
             "problems": {"math": sum(p.domain == "math" for p in problems),
                          "code": sum(p.domain == "code" for p in problems)},

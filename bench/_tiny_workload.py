@@ -1,15 +1,12 @@
-"""The rollout bench's workload on the real tiny model (``bench_rollout.py --generator tiny``).
+"""The rollout bench's mixed pool (``bench_rollout.py --generator tiny --pool mixed``).
 
-The tiny profile's SFT checkpoint writes near-random text: long-tailed lengths (1 token to the
-``max_tokens`` cap at temperature 1.0), numbers in ``\\boxed{}`` drawn almost at random, and
-"programs" that do not compile. So, honestly:
+A hand-made pool for a tiny model that has not learned the curriculum (``--pool curated`` uses a
+run's curated RL problems instead). With such a model:
 
 * a **math** group is valid only when a guess happens to match: toy problems with a one-digit
-  answer (the model boxes 1, 2, 3 in about 1 of 10 samples) are often valid at G = 8, problems
-  with larger answers almost never;
-* a **code** group is never valid at this scale: every sample is judged for real (extracted
-  program run in the bubblewrap sandbox, rejected at compile time, or no program at all), so the
-  code reward costs real but short sandbox time;
+  answer are often valid at G = 8, problems with larger answers almost never;
+* a **code** group is rarely valid: every sample is judged for real (extracted program run in the
+  bubblewrap sandbox, rejected at compile time, or no program at all);
 * the pool mixes ``n_small`` one-digit math problems, ``n_large`` other math problems and
   ``n_code`` toy code tasks (uncurated: the all-fail groups are what dynamic sampling drops).
 """

@@ -48,9 +48,42 @@ def curate(model_dir: str, problems: list, rollouts: int, max_tokens: int, out: 
     return out / "problems.parquet", {"candidates": len(problems), "kept": len(kept), "pass_rate_histogram": hist}
 
 
+def run_artifact(state: str, asset: str) -> str:
+    """The latest artifact directory of ``asset`` in a finished run's catalog."""
+    import duckdb
+
+    con = duckdb.connect(f"{state}/lake/_catalog/catalog.duckdb", read_only=True)
+    try:
+        row = con.execute("SELECT path FROM latest_artifacts WHERE asset_key = ? ORDER BY created_at DESC",
+                          [asset]).fetchone()
+    finally:
+        con.close()
+    if row is None:
+        raise SystemExit(f"no {asset} in {state}'s catalog")
+    return str(row[0])
+
+
+def run_problems(state: str, heldout: int, candidates: int) -> tuple[list, list]:
+    """The run's held-out toy math problems (as ``eval_*`` uses them) and its first training problems."""
+    import random
+
+    import pyarrow.parquet as pq
+
+    from mimo.problems.records import table_to_problems
+
+    sets = table_to_problems(pq.read_table(run_artifact(state, "evaluation_sets") + "/problems.parquet"))
+    test = [p for p in sets if p.split == "heldout" and p.domain == "math"][:heldout]
+    pool = table_to_problems(pq.read_table(run_artifact(state, "reasoning_problems") + "/problems.parquet"))
+    train = [p for p in pool if p.split == "train" and p.domain == "math"]
+    random.Random(0).shuffle(train)
+    return test, train[:candidates]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True, help="SFT checkpoint directory")
+    ap.add_argument("--model", default=None, help="SFT checkpoint directory (default: --state's sft_model)")
+    ap.add_argument("--state", default=None,
+                    help="a finished tiny run: its SFT model, held-out toy split and training problems")
     ap.add_argument("--math", type=int, default=6000, help="toy problems generated (as bench_tiny_budget)")
     ap.add_argument("--heldout", type=int, default=256)
     ap.add_argument("--level-weights", default="0.4,0.3,0.2,0.1")
@@ -59,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", nargs="+", type=float, default=[1e-5])
     ap.add_argument("--batch-prompts", type=int, default=8)
     ap.add_argument("--num-generations", type=int, default=8)
+    ap.add_argument("--mini-batch-prompts", type=int, default=None, help="default: half the batch")
     ap.add_argument("--max-tokens", type=int, default=160)
     ap.add_argument("--backend", default="batch", choices=["batch", "inflight"])
     ap.add_argument("--samples", type=int, default=4)
@@ -72,11 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     from mimo.rl.grpo.loop import RLTrainConfig, train_rl
 
     torch.set_num_threads(2)
-    weights = {i + 1: float(w) for i, w in enumerate(args.level_weights.split(","))} if args.level_weights else None
-    problems = generate_toy_problems(args.math, 0, seed=0, heldout_fraction=args.heldout / args.math,
-                                     level_weights=weights)
-    test = [p for p in problems if p.split == "heldout"]
-    train = [p for p in problems if p.split == "train"][: args.candidates]
+    if args.state:
+        args.model = args.model or run_artifact(args.state, "sft_model") + "/model"
+        test, train = run_problems(args.state, args.heldout, args.candidates)
+    elif args.model:
+        weights = {i + 1: float(w) for i, w in enumerate(args.level_weights.split(","))} if args.level_weights else None
+        problems = generate_toy_problems(args.math, 0, seed=0, heldout_fraction=args.heldout / args.math,
+                                         level_weights=weights)
+        test = [p for p in problems if p.split == "heldout"]
+        train = [p for p in problems if p.split == "train"][: args.candidates]
+    else:
+        ap.error("give --model or --state")
     work = Path(args.work)
     t0 = time.perf_counter()
     problem_file, curation = curate(args.model, train, 16, args.max_tokens, work / "curated")
@@ -93,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                                 generation_batch_groups=args.batch_prompts, checkpoint_every_steps=10**6,
                                 grpo={"steps": steps, "learning_rate": lr, "num_generations": args.num_generations,
                                       "batch_prompts": args.batch_prompts,
-                                      "mini_batch_prompts": max(1, args.batch_prompts // 2),
+                                      "mini_batch_prompts": args.mini_batch_prompts or max(1, args.batch_prompts // 2),
                                       "micro_batch_samples": 16, "max_completion_length": args.max_tokens})
             t1 = time.perf_counter()
             summary = train_rl(cfg, lambda event, payload: print(f"  [{event}] {json.dumps(payload)[:300]}", flush=True)

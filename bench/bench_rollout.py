@@ -104,6 +104,9 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=256, help="tiny: max_tokens of a rollout")
     ap.add_argument("--micro-batch", type=int, default=4,
                     help="tiny: groups per generate_batch call (continuous: groups' worth of sequence slots)")
+    ap.add_argument("--pool", choices=("mixed", "curated"), default="mixed",
+                    help="tiny: the bench's mixed toy pool, or the run's curated RL problems (--state)")
+    ap.add_argument("--temperature", type=float, default=1.0, help="tiny: rollout temperature")
     ap.add_argument("--backend", choices=("batch", "inflight"), default="batch",
                     help="tiny: batch-synchronous transformers backend, or in-flight batching (per-sequence, abort)")
     ap.add_argument("--ablation", action="store_true", help="also +early termination without pruning")
@@ -144,6 +147,9 @@ def main() -> None:
         print(format_table(real["table2"], f"tiny model ({platform.machine()}, 2-core CPU, transformers "
                                            f"{args.backend} backend x1, G={args.g}, batch {args.batch}, "
                                            f"{args.steps} steps)"))
+        if real["table2_vs_oversampled"]:
+            print(format_table(real["table2_vs_oversampled"], "the same runs against the over-sampled naive row "
+                                                             "(DAPO's dynamic sampling)"))
         print(f"validation speedup (Table 3 shape): {real['table3']['validation_speedup']:.2f}x")
         result["tiny" if args.backend == "batch" else "tiny_inflight"] = {"args": vars(args), **real}
     else:
