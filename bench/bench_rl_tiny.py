@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heldout", type=int, default=256)
     ap.add_argument("--level-weights", default="0.4,0.3,0.2,0.1")
     ap.add_argument("--candidates", type=int, default=96, help="training problems curated")
+    ap.add_argument("--no-curate", action="store_true",
+                    help="RL on every candidate (no pass-rate filter; dynamic sampling still drops flat groups)")
     ap.add_argument("--steps", nargs="+", type=int, default=[12])
     ap.add_argument("--lr", nargs="+", type=float, default=[1e-5])
     ap.add_argument("--batch-prompts", type=int, default=8)
@@ -119,7 +121,16 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("give --model or --state")
     work = Path(args.work)
     t0 = time.perf_counter()
-    problem_file, curation = curate(args.model, train, 16, args.max_tokens, work / "curated")
+    if args.no_curate:  # the whole candidate pool; dynamic sampling drops the all-0/all-1 groups online
+        from mimo.problems.records import problems_to_table
+        import pyarrow.parquet as pq
+
+        (work / "pool").mkdir(parents=True, exist_ok=True)
+        problem_file = work / "pool" / "problems.parquet"
+        pq.write_table(problems_to_table(train), problem_file)
+        curation = {"candidates": len(train), "kept": len(train), "curated": False}
+    else:
+        problem_file, curation = curate(args.model, train, 16, args.max_tokens, work / "curated")
     curation["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps({"curation": curation}), flush=True)
     before = eval_one(Path(args.model), test, args.samples, args.max_tokens, 0, keep_scores=True)
@@ -141,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             rl_s = round(time.perf_counter() - t1, 1)
             after = eval_one(Path(summary["final_dir"]), test, args.samples, args.max_tokens, 0, keep_scores=True)
             diff = paired_difference(before_scores, after.pop("scores"))
-            result = {"steps": steps, "lr": lr, "batch_prompts": args.batch_prompts, "G": args.num_generations,
+            result = {"pool": len(train), "steps": steps, "lr": lr, "batch_prompts": args.batch_prompts, "G": args.num_generations,
                       "backend": args.backend, "rl_s": rl_s, "curation": curation,
                       "before": before, "after": after,
                       "gain_points": round(100 * diff["mean"], 2),
