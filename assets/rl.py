@@ -45,6 +45,9 @@ class RLConfig(dg.Config):
     generation_batch_groups: int = 4
     rollout_backend: str = "batch"  # batch | inflight (per-sequence scheduling with abort)
     reward_workers: int = 2
+    reward_timeout_s: float = 30.0  # per-group margin; code groups add every test's own time limit
+    code_threads: int = 1  # programs of one code group judged at a time
+    judge_url: str = ""  # code rewards on the judge service (`mimo reward serve`); "" = local sandbox
     checkpoint_every_steps: int = 2
     threads: int = 2
     seed: int = 0
@@ -63,8 +66,9 @@ def _rl_config(config: RLConfig, stage: str, init_dir: str, problem_files: list[
             "grpo": grpo, "continuous": config.continuous, "async_reward": config.async_reward,
             "early_termination": config.early_termination, "generation_batch_groups": config.generation_batch_groups,
             "rollout_backend": config.rollout_backend,
-            "reward_workers": config.reward_workers, "checkpoint_every_steps": config.checkpoint_every_steps,
-            "threads": config.threads}
+            "reward_workers": config.reward_workers, "reward_timeout_s": config.reward_timeout_s,
+            "code_threads": config.code_threads, "judge_url": config.judge_url or None,
+            "checkpoint_every_steps": config.checkpoint_every_steps, "threads": config.threads}
 
 
 def train_rl_asset(context: dg.AssetExecutionContext, config: RLConfig, lake: LakeResource,

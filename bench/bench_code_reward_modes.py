@@ -97,7 +97,7 @@ def pass_at_1(model_dir: Path, tasks: list, n: int, seed: int) -> dict[str, floa
     from mimo.generate.base import GenerationRequest, SamplingParams
     from mimo.generate.transformers_backend import TransformersGenerator
     from mimo.rl.curation.rollouts import rollout_messages
-    from mimo.rl.rewards.code import score_code
+    from mimo.verifiers.code import score_code
 
     gen = TransformersGenerator(str(model_dir), device="cpu", batch_size=64)
     try:

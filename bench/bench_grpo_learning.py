@@ -36,7 +36,7 @@ def pass_at_1(model_dir: Path, problems: list, n: int, seed: int) -> float:
     from mimo.generate.base import GenerationRequest, SamplingParams
     from mimo.generate.transformers_backend import TransformersGenerator
     from mimo.rl.curation.rollouts import rollout_messages
-    from mimo.rl.rewards.math import verify_response
+    from mimo.verifiers.math import verify_response
 
     gen = TransformersGenerator(str(model_dir), device="cpu", batch_size=64)
     try:

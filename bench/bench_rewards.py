@@ -36,11 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("MIMO_SHARED_DIR", ROOT.parent / "shared")) / "benchmarks"
 
-from mimo.rl.rewards import math as math_reward
-from mimo.rl.rewards.code import score_code
-from mimo.rl.rewards.humaneval import split_check
-from mimo.rl.sandbox.isolation import Limits, get_sandbox, weak_sandbox
-from mimo.rl.sandbox.runner import blind_asserts
+from mimo.verifiers import math as math_reward
+from mimo.verifiers.code import score_code
+from mimo.verifiers.humaneval import split_check
+from mimo.verifiers.sandbox.isolation import Limits, get_sandbox, weak_sandbox
+from mimo.verifiers.sandbox.runner import blind_asserts
 
 
 def _raw_verify(pair: tuple[str, str]) -> bool:

@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=_cmd_lineage)
     from mimo.eval.cli import add_eval_parser
-    from mimo.rl.rewards.cli import add_reward_parser
+    from mimo.verifiers.cli import add_reward_parser
 
     add_eval_parser(sub)
     add_reward_parser(sub)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs when they are missing (idempotent, quick when done).
-#   bubblewrap   OS isolation for the code-reward sandbox (mimo/rl/sandbox)
+#   bubblewrap   OS isolation for the code-reward sandbox (mimo/verifiers/sandbox)
 #   python3      the interpreter that runs untrusted programs inside the sandbox (/usr/bin/python3)
 #   util-linux   setpriv (drop to an unprivileged uid before entering the sandbox)
 #   g++          DeepSpeed JIT-builds its CPU shared-memory collective op on first use

@@ -12,7 +12,13 @@ from collections.abc import Callable, Sequence
 import pyarrow as pa
 
 from mimo.eval.metrics import extract_boxed
-from mimo.generate.base import GenerationRequest, Generator, SamplingParams, TokenUsage, generate_all
+from mimo.generate.base import (
+    GenerationRequest,
+    Generator,
+    SamplingParams,
+    TokenUsage,
+    generate_all,
+)
 from mimo.problems.records import Problem
 
 MIMO_EVAL_SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, max_tokens=32_768)
@@ -36,9 +42,9 @@ def evaluate(problems: Sequence[Problem], generator: Generator, *, n: int = 1,
     and reward 0 (counted, kept)."""
     from dataclasses import replace
 
-    from mimo.rl.curation.rollouts import rollout_messages
-    from mimo.rl.rewards.code import score_code
-    from mimo.rl.rewards.math import score_math
+    from mimo.synth.prompts import rollout_messages
+    from mimo.verifiers.code import score_code
+    from mimo.verifiers.math import score_math
 
     params = replace(sampling, n=n)
     requests = [GenerationRequest(rollout_messages(p), params, request_id=p.id) for p in problems]

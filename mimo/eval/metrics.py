@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from math import comb
 
 from mimo.eval.stats import pass1_interval
-from mimo.rl.rewards.answer import final_text
+from mimo.verifiers.answer import final_text
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

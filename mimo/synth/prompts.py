@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mimo.generate.base import Message
 
 SYSTEM_PROMPT = (
@@ -39,6 +41,17 @@ def solve_messages(domain: str, problem_prompt: str) -> list[Message]:
     """Strategy 2: solve a math or code problem."""
     header = SOLVE_MATH_HEADER if domain == "math" else SOLVE_CODE_HEADER
     return _conversation(f"{header}\n\n{problem_prompt}")
+
+
+def rollout_messages(problem: Any, system_prompt: str | None = None) -> list[Message]:
+    """The conversation of one rollout or evaluation sample of ``problem`` (a
+    :class:`~mimo.problems.records.Problem`): the SFT solve prompt; ``system_prompt`` replaces its system
+    message (``""`` drops it)."""
+    messages = solve_messages(problem.domain, problem.prompt)
+    if system_prompt is None:
+        return messages
+    rest = [m for m in messages if m["role"] != "system"]
+    return ([{"role": "system", "content": system_prompt}] if system_prompt else []) + rest
 
 
 def general_messages(query: str) -> list[Message]:

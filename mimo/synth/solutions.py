@@ -11,10 +11,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mimo.generate.base import GenerationRequest, Generator, SamplingParams, generate_all
+from mimo.generate.base import (
+    GenerationRequest,
+    Generator,
+    SamplingParams,
+    generate_all,
+)
 from mimo.problems.records import Problem
 from mimo.synth.prompts import solve_messages
-from mimo.synth.samples import Candidate, StrategyYield, SyntheticSample, collect_candidates, make_sample, screen_response
+from mimo.synth.samples import (
+    Candidate,
+    StrategyYield,
+    SyntheticSample,
+    collect_candidates,
+    make_sample,
+    screen_response,
+)
 
 STRATEGY = "problem_solution"
 
@@ -36,8 +48,8 @@ class SolutionConfig:
 def _verify(candidates: list[Candidate], problems: dict[str, Problem], cfg: SolutionConfig,
             ) -> tuple[list[str], dict[str, Any]]:
     """Verification status per candidate: ``correct``/``passed`` or a drop reason."""
-    from mimo.rl.rewards.code import score_code
-    from mimo.rl.rewards.math import score_math
+    from mimo.verifiers.code import score_code
+    from mimo.verifiers.math import score_math
 
     status = [""] * len(candidates)
     math_idx = [i for i, c in enumerate(candidates) if c.domain == "math"]
@@ -49,7 +61,7 @@ def _verify(candidates: list[Candidate], problems: dict[str, Problem], cfg: Solu
         for i, s in zip(math_idx, score_math(items, workers=cfg.verify_workers, timeout_s=cfg.math_timeout_s)):
             status[i] = "correct" if s.reward == 1.0 else ("wrong_answer" if s.status == "wrong" else f"math_{s.status}")
     if code_idx:
-        from mimo.rl.rewards.code import isolation_info
+        from mimo.verifiers.code import isolation_info
 
         items = [{"id": str(i), "response": candidates[i].completion.text,
                   "tests": [t.to_dict() for t in problems[candidates[i].source_id].tests],

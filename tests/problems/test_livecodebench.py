@@ -11,7 +11,7 @@ import pytest
 
 from mimo.problems.benchmarks import load_benchmark
 from mimo.problems.livecodebench import decode_test_cases, load_livecodebench, read_rows
-from mimo.rl.rewards.code import score_code
+from mimo.verifiers.code import score_code
 
 SOLUTIONS = {
     "lcbs001": "n=int(input()); a=list(map(int,input().split())); print((n-1)*sum(a))",

@@ -13,9 +13,14 @@ from collections import Counter
 from collections.abc import Sequence
 
 from mimo.data.decontam import ContaminationIndex, decontaminate
-from mimo.generate.base import GenerationRequest, Generator, SamplingParams, generate_all
+from mimo.generate.base import (
+    GenerationRequest,
+    Generator,
+    SamplingParams,
+    generate_all,
+)
 from mimo.problems.records import Problem
-from mimo.rl.rewards.answer import final_text
+from mimo.verifiers.answer import final_text
 
 FORMAT_REASONS = ("proof", "multiple_choice")
 
@@ -176,10 +181,10 @@ def check_reference_solutions(problems: Sequence[Problem], *, workers: int = 2,
     (``reference_fails``; malformed tests: ``invalid_tests``). Problems without a reference are kept
     and counted (``no_reference``); math problems pass through.
 
-    References run in the code sandbox (:func:`mimo.rl.rewards.code.score_code`, vanilla scheme).
+    References run in the code sandbox (:func:`mimo.verifiers.code.score_code`, vanilla scheme).
     A sandbox infrastructure failure raises ``RuntimeError``: it says nothing about the problem.
     """
-    from mimo.rl.rewards.code import score_code
+    from mimo.verifiers.code import score_code
 
     counts: Counter[str] = Counter({k: 0 for k in ("no_tests", "no_reference", "reference_fails",
                                                    "invalid_tests")})

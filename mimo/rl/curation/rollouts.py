@@ -16,13 +16,12 @@ from mimo.generate.base import (
     GenerationRequest,
     GenerationResult,
     Generator,
-    Message,
     SamplingParams,
     TokenUsage,
     generate_all,
 )
 from mimo.problems.records import Problem
-from mimo.synth.prompts import solve_messages
+from mimo.synth.prompts import rollout_messages
 
 DEFAULT_ROLLOUT_SAMPLING = SamplingParams(temperature=1.0, top_p=1.0, max_tokens=4096)
 GENERATION_ERROR = "generation_error"  # status of a rollout whose generation failed
@@ -58,18 +57,8 @@ class RolloutStats:
                    None if rates is None else [float(r) for r in rates])
 
 
-def rollout_messages(problem: Problem, system_prompt: str | None = None) -> list[Message]:
-    """The conversation of one rollout: the SFT solve prompt; ``system_prompt`` replaces its system
-    message (``""`` drops it)."""
-    messages = solve_messages(problem.domain, problem.prompt)
-    if system_prompt is None:
-        return messages
-    rest = [m for m in messages if m["role"] != "system"]
-    return ([{"role": "system", "content": system_prompt}] if system_prompt else []) + rest
-
-
 def _check_problems(problems: Sequence[Problem]) -> None:
-    from mimo.rl.rewards.code import parse_tests
+    from mimo.verifiers.code import parse_tests
 
     seen: set[str] = set()
     for p in problems:
@@ -90,8 +79,8 @@ def _check_problems(problems: Sequence[Problem]) -> None:
 def _score_chunk(problems: Sequence[Problem], results: Sequence[GenerationResult], n: int,
                  math_workers: int, code_workers: int, allow_weak_isolation: bool) -> list[RolloutStats]:
     """Score ``n`` rollouts per problem (missing or failed samples count as generation errors)."""
-    from mimo.rl.rewards.code import score_code
-    from mimo.rl.rewards.math import score_math
+    from mimo.verifiers.code import score_code
+    from mimo.verifiers.math import score_math
 
     math_items: list[dict[str, Any]] = []
     code_items: list[dict[str, Any]] = []

@@ -58,7 +58,10 @@ class RLTrainConfig(BaseModel):
     rollout_backend: Literal["batch", "inflight", "vllm"] = "batch"
     vllm: dict[str, Any] = Field(default_factory=dict)
     reward_workers: int = Field(2, ge=1)
+    # a group's deadline: this margin plus, for code, every test at its own time limit (RewardPool)
     reward_timeout_s: float = Field(30.0, gt=0)
+    code_threads: int = Field(1, ge=1)  # programs of one code group judged at a time
+    judge_url: str | None = None  # code rewards on the judge service (``mimo reward serve``); token: MIMO_JUDGE_TOKEN
     checkpoint_every_steps: int = Field(5, ge=1)
     keep_last: int = Field(2, ge=1)
     threads: int | None = None
@@ -263,7 +266,7 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
                          micro_batch_groups=cfg.generation_batch_groups, reward_workers=cfg.reward_workers,
                          reward_timeout_s=cfg.reward_timeout_s, on_exhausted="partial")
     reward_fn = MiMoRewardFn(code_scheme=g.code_reward_scheme, allow_weak_isolation=cfg.allow_weak_isolation,
-                             hang_s=cfg.reward_hang_s)
+                             code_threads=cfg.code_threads, judge_url=cfg.judge_url, hang_s=cfg.reward_hang_s)
 
     def ckpt_state(sampler_state: dict, hist: list[dict]) -> dict[str, Any]:
         return {"optimizer": trainer.opt.state_dict(), "sampler": sampler_state, "history": hist,

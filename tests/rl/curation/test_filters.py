@@ -167,7 +167,7 @@ def test_check_reference_solutions_in_sandbox():
 
 
 def test_check_reference_solutions_raises_on_sandbox_failure(monkeypatch):
-    from mimo.rl.rewards import code
+    from mimo.verifiers import code
 
     def broken(*a, **kw):
         raise OSError("bwrap exploded")

@@ -15,8 +15,8 @@ from mimo.rl.curation import (
     pass_rate_histogram,
     rollout_pass_rates,
 )
-from mimo.rl.curation.rollouts import GENERATION_ERROR, rollout_messages
-from mimo.synth.prompts import SYSTEM_PROMPT
+from mimo.rl.curation.rollouts import GENERATION_ERROR
+from mimo.synth.prompts import SYSTEM_PROMPT, rollout_messages
 from tests.rl.curation.conftest import (
     ADD_TESTS,
     ScriptedGenerator,

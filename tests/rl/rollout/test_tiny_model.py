@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from mimo.generate.base import SamplingParams
-from mimo.rl.rewards.math import MATH_STATUSES
 from mimo.rl.rollout import (
     MiMoRewardFn,
     RolloutConfig,
     SeamlessRolloutEngine,
     tasks_from_problems,
 )
+from mimo.verifiers.math import MATH_STATUSES
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from mimo.rl.rewards.answer import extract_program
-from mimo.rl.sandbox.isolation import Limits, Sandbox, get_sandbox
-from mimo.rl.sandbox.isolation import isolation_info as _isolation_info
-from mimo.rl.sandbox.runner import Test, TestOutcome, run_tests
+from mimo.verifiers.answer import extract_program
+from mimo.verifiers.sandbox.isolation import Limits, Sandbox, get_sandbox
+from mimo.verifiers.sandbox.isolation import isolation_info as _isolation_info
+from mimo.verifiers.sandbox.runner import Test, TestOutcome, run_tests
 
 SCHEMES = ("vanilla", "strict", "soft")
 CODE_STATUSES = ("correct", "wrong_answer", "runtime_error", "timeout", "memory_limit", "output_limit",
@@ -33,6 +33,7 @@ DEFAULT_TIME_LIMIT_S = 4.0
 DEFAULT_MEMORY_LIMIT_MB = 512
 MAX_TIME_LIMIT_S = 60.0
 MAX_MEMORY_LIMIT_MB = 8192
+SANDBOX_START_S = 0.5  # a sandboxed test's start-up on top of its time limit (bubblewrap + interpreter)
 
 LevelScores = Sequence[float] | Mapping[int, float] | None
 
@@ -150,6 +151,20 @@ def item_limits(item: Mapping[str, Any]) -> Limits:
     return Limits(time_s=t, memory_mb=m)
 
 
+def group_budget_s(payload: Mapping[str, Any], responses: int, threads: int = 1) -> float:
+    """Worst-case seconds to judge ``responses`` programs on ``payload``'s tests, ``threads`` programs
+    at a time: every test may run to its own time limit (plus sandbox start-up). A deadline for a
+    whole group derived from this never masks a group whose tests each stay within their limits.
+    A payload whose tests or limits cannot be read costs nothing (it is scored ``invalid`` at once)."""
+    try:
+        tests = len(parse_tests(payload.get("tests")))
+        limit = item_limits(payload).time_s
+    except (ValueError, TypeError, AttributeError):
+        return 0.0
+    rounds = -(-max(0, responses) // max(1, threads))
+    return rounds * tests * (limit + SANDBOX_START_S)
+
+
 def _item_status(outcomes: Sequence[TestOutcome]) -> str:
     if all(o.passed for o in outcomes):
         return "correct"
@@ -196,14 +211,14 @@ def score_code(items: Sequence[Mapping[str, Any]], *, scheme: str = "vanilla", l
     """Code rewards of ``items`` (CLI input dicts), in order.
 
     Runs locally in the strongest sandbox available (weak isolation only when accepted, else
-    :class:`~mimo.rl.sandbox.isolation.SandboxUnavailable`), ``workers`` programs at a time, or on
+    :class:`~mimo.verifiers.sandbox.isolation.SandboxUnavailable`), ``workers`` programs at a time, or on
     a remote judge service when ``judge_url`` is given.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r} (expected one of {SCHEMES})")
     validate_level_scores(level_scores)
     if judge_url:
-        from mimo.rl.sandbox.client import JudgeClient
+        from mimo.verifiers.sandbox.client import JudgeClient
 
         return JudgeClient(judge_url, token=judge_token).score(items, scheme=scheme, level_scores=level_scores)
     sandbox = get_sandbox(allow_weak_isolation)

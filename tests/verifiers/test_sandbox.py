@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from mimo.rl.sandbox.guest.common import (
+from mimo.verifiers.sandbox.guest.common import (
     NotPlain,
     canonical,
     decode,
@@ -22,7 +22,7 @@ from mimo.rl.sandbox.guest.common import (
     parse_program,
     program_bindings,
 )
-from mimo.rl.sandbox.isolation import (
+from mimo.verifiers.sandbox.isolation import (
     Limits,
     SandboxUnavailable,
     choose_sandbox,
@@ -30,7 +30,7 @@ from mimo.rl.sandbox.isolation import (
     isolation_info,
     weak_sandbox,
 )
-from mimo.rl.sandbox.runner import Test, normalize_output, run_tests
+from mimo.verifiers.sandbox.runner import Test, normalize_output, run_tests
 
 FAST = Limits(time_s=0.5, memory_mb=256)
 SECRET = "mimo-secret-7f3a9c"

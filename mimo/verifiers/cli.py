@@ -99,14 +99,14 @@ def _parse_level_scores(text: str | None) -> Any:
 
 
 def _cmd_math(args: argparse.Namespace) -> int:
-    from mimo.rl.rewards.math import score_math
+    from mimo.verifiers.math import score_math
 
     return _run(args, lambda items: score_math(items, workers=args.workers, timeout_s=args.timeout_s), "error")
 
 
 def _cmd_code(args: argparse.Namespace) -> int:
-    from mimo.rl.rewards.code import score_code
-    from mimo.rl.sandbox.isolation import SandboxUnavailable
+    from mimo.verifiers.code import score_code
+    from mimo.verifiers.sandbox.isolation import SandboxUnavailable
 
     try:
         level_scores = _parse_level_scores(args.level_scores)
@@ -127,8 +127,8 @@ def _cmd_code(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from mimo.rl.sandbox.isolation import SandboxUnavailable
-    from mimo.rl.sandbox.service import serve
+    from mimo.verifiers.sandbox.isolation import SandboxUnavailable
+    from mimo.verifiers.sandbox.service import serve
 
     try:
         serve(args.host, args.port, workers=args.workers, allow_weak_isolation=args.allow_weak_isolation,
@@ -140,7 +140,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from mimo.rl.sandbox.isolation import isolation_info
+    from mimo.verifiers.sandbox.isolation import isolation_info
 
     info = isolation_info(args.allow_weak_isolation)
     print(json.dumps(info, indent=2))

@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from mimo.rl.rewards.code import SCHEMES, score_item, validate_level_scores
-from mimo.rl.sandbox.isolation import Sandbox, get_sandbox
+from mimo.verifiers.code import SCHEMES, score_item, validate_level_scores
+from mimo.verifiers.sandbox.isolation import Sandbox, get_sandbox
 
 MAX_BODY_BYTES = 256 << 20
 MAX_ITEMS = 4096

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from mimo.problems.records import TestCase
-from mimo.rl.rewards.answer import extract_program, final_text
-from mimo.rl.rewards.code import (
+from mimo.verifiers.answer import extract_program, final_text
+from mimo.verifiers.code import (
     CodeScore,
     isolation_info,
     level_weights,
@@ -18,7 +18,7 @@ from mimo.rl.rewards.code import (
     scheme_reward,
     score_code,
 )
-from mimo.rl.rewards.humaneval import split_check
+from mimo.verifiers.humaneval import split_check
 
 ADD = "a, b = map(int, input().split())\nprint(a + b)\n"
 STDIO = [{"input": "1 2\n", "output": "3\n"}, {"input": "10 -4", "output": "6"}, {"input": "0 0", "output": "0"}]
@@ -176,3 +176,14 @@ def test_code_score_round_trip_and_isolation_info():
     s = CodeScore("a", 0.5, [True, False], "wrong_answer", ["passed", "wrong_answer"])
     assert CodeScore.from_dict(json.loads(json.dumps(s.to_dict()))) == s
     assert isolation_info()["isolation"] == "bubblewrap"
+
+
+def test_group_budget_counts_every_test_at_its_own_limit():
+    from mimo.verifiers.code import SANDBOX_START_S, group_budget_s
+
+    payload = {"tests": STDIO[:3], "time_limit_s": 2.0}
+    assert group_budget_s(payload, 8, threads=2) == pytest.approx(4 * 3 * (2.0 + SANDBOX_START_S))
+    assert group_budget_s(payload, 1) == pytest.approx(3 * (2.0 + SANDBOX_START_S))
+    assert group_budget_s({"tests": STDIO[:1]}, 1) > 0  # the default limit when none is given
+    for bad in ({"tests": "nope"}, {"tests": STDIO[:1], "time_limit_s": -1}, {}):
+        assert group_budget_s(bad, 8) == 0.0  # scored "invalid" at once: no budget

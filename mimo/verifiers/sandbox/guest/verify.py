@@ -18,7 +18,7 @@ import signal
 import sys
 
 if __name__ != "__main__":  # on the host; in the sandbox common.py is concatenated before this file
-    from mimo.rl.sandbox.guest.common import (
+    from mimo.verifiers.sandbox.guest.common import (
         apply_limits,
         canonical,
         decode,

@@ -26,7 +26,7 @@ import sys
 import threading
 
 if __name__ != "__main__":  # on the host; in the sandbox common.py is concatenated before this file
-    from mimo.rl.sandbox.guest.common import (
+    from mimo.verifiers.sandbox.guest.common import (
         NotPlain,
         apply_limits,
         canonical,

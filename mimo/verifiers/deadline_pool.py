@@ -1,6 +1,6 @@
 """A process pool with a wall-clock deadline per task: no input can hang a batch.
 
-Each worker is a plain ``python -m mimo.rl.rewards.deadline_pool`` subprocess (no fork of the
+Each worker is a plain ``python -m mimo.verifiers.deadline_pool`` subprocess (no fork of the
 caller, no re-import of its ``__main__``: safe from threaded callers and bare scripts alike) that
 runs one task at a time on its main thread, so libraries that time out with ``signal.alarm``, like
 Math-Verify, work. A worker that passes its task's deadline is killed and replaced; one that dies
@@ -31,7 +31,7 @@ from typing import Any, Self
 OK, TIMEOUT, ERROR = "ok", "timeout", "error"
 DEPTH = 16  # most tasks sent ahead to one worker, so it never waits on the parent between tasks
 POLL_S = 0.02  # how often the parent collects results (deadlines and deaths wake it at once)
-_REPO_ROOT = str(Path(__file__).resolve().parents[3])
+_REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def _resolve(name: str) -> Any:
@@ -89,7 +89,7 @@ class DeadlinePool:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_REPO_ROOT, env.get("PYTHONPATH", "")) if p)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mimo.rl.rewards.deadline_pool", str(child.fileno()), self._fn, self._init],
+            [sys.executable, "-m", "mimo.verifiers.deadline_pool", str(child.fileno()), self._fn, self._init],
             pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         child.close()
         return _Worker(proc, Connection(parent.detach()), os.pidfd_open(proc.pid))

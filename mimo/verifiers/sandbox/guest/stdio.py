@@ -10,7 +10,7 @@ import os
 import sys
 
 if __name__ != "__main__":  # on the host; in the sandbox common.py is concatenated before this file
-    from mimo.rl.sandbox.guest.common import (
+    from mimo.verifiers.sandbox.guest.common import (
         apply_limits,
         limits_from_argv,
         read_fd,

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from mimo.rl.rewards.answer import final_text
-from mimo.rl.rewards.deadline_pool import OK, TIMEOUT, DeadlinePool
+from mimo.verifiers.answer import final_text
+from mimo.verifiers.deadline_pool import OK, TIMEOUT, DeadlinePool
 
 MATH_STATUSES = ("correct", "wrong", "no_answer", "timeout", "error")
 MAX_ANSWER_CHARS = 32768
@@ -125,8 +125,8 @@ def _pool(workers: int) -> DeadlinePool:
         key = (os.getpid(), workers)
         pool = _pools.get(key)
         if pool is None:
-            pool = _pools[key] = DeadlinePool("mimo.rl.rewards.math:verify_response", workers,
-                                                  "mimo.rl.rewards.math:_init_worker")
+            pool = _pools[key] = DeadlinePool("mimo.verifiers.math:verify_response", workers,
+                                                  "mimo.verifiers.math:_init_worker")
         return pool
 
 

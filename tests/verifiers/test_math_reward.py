@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from mimo.rl.rewards.deadline_pool import ERROR, OK, TIMEOUT, DeadlinePool
-from mimo.rl.rewards.math import MathScore, gold_text, score_math
+from mimo.verifiers.deadline_pool import ERROR, OK, TIMEOUT, DeadlinePool
+from mimo.verifiers.math import MathScore, gold_text, score_math
 
 
 def statuses(items, **kw):

@@ -18,7 +18,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from mimo.rl.sandbox.isolation import Limits, RunResult, Sandbox
+from mimo.verifiers.sandbox.isolation import Limits, RunResult, Sandbox
 
 TEST_STATUSES = ("passed", "wrong_answer", "runtime_error", "timeout", "memory_limit", "output_limit",
                  "syntax_error", "error")

@@ -10,9 +10,9 @@ import urllib.request
 
 import pytest
 
-from mimo.rl.rewards.code import score_code
-from mimo.rl.sandbox.client import JudgeClient
-from mimo.rl.sandbox.service import make_server
+from mimo.verifiers.code import score_code
+from mimo.verifiers.sandbox.client import JudgeClient
+from mimo.verifiers.sandbox.service import make_server
 
 ITEMS = [
     {"id": "ok", "response": "a, b = map(int, input().split())\nprint(a + b)", "tests": [

@@ -57,8 +57,8 @@ class JudgeClient:
 
     def score(self, items: Sequence[Mapping[str, Any]], *, scheme: str = "vanilla",
               level_scores: Any = None) -> list:
-        """Like :func:`mimo.rl.rewards.code.score_code`, on the judge."""
-        from mimo.rl.rewards.code import CodeScore
+        """Like :func:`mimo.verifiers.code.score_code`, on the judge."""
+        from mimo.verifiers.code import CodeScore
 
         if isinstance(level_scores, Mapping):
             level_scores = {str(k): v for k, v in level_scores.items()}
