@@ -75,3 +75,22 @@ def test_report_uses_the_newest_evaluation_of_each_checkpoint(tmp_path):
     cells = [c for c in data.cells if c.checkpoint == "sft"]
     assert len(cells) == 1 and cells[0].pass_at_1 == 1.0
     assert data.toy_scores["sft"] == {"p0": 1.0, "p1": 1.0, "p2": 1.0}
+
+
+def test_mtp_rows_judge_acceptance_and_speed_against_their_targets():
+    from mimo.eval.report import _mtp_rows
+    from mimo.eval.report_data import ReportData
+
+    def rows(mtp):
+        data = ReportData([], {}, {}, mtp, [], {}, [])
+        return {r[0].split(" (")[0].split(", batch")[0]: r for r in _mtp_rows(data)}
+
+    got = rows({"acceptance_per_layer": {"1": 0.886, "2": 0.5}, "tokens_per_step_k1": 1.9,
+                "greedy_identical": True, "timing": {"speedup": 1.13, "best_num_speculative": 1}})
+    assert got["MTP layer 1 acceptance"][1:] == ["88.6%", "≥ 70%: met"]
+    assert got["MTP layer 2 acceptance"][2] == ""
+    assert got["speculative decoding speed vs plain"][2] == "≥ 1.2x: not met"
+    low = rows({"acceptance_per_layer": {"1": 0.6}, "timing": {"speedup": 1.25, "best_num_speculative": 2}})
+    assert low["MTP layer 1 acceptance"][2] == "≥ 70%: not met"
+    assert low["speculative decoding speed vs plain"][2] == "≥ 1.2x: met"
+    assert rows(None) == {}
