@@ -50,17 +50,12 @@ def sft_model_from_state(state: str) -> str:
 
 def curated_pool(state: str) -> list[Any]:
     """The run's curated RL problems (``rl_math_problems`` + ``rl_code_problems``): what RL trains on."""
-    import duckdb
-
+    from _run_state import catalog_paths
     from mimo.rl.grpo.problems import load_problems
 
-    con = duckdb.connect(f"{state}/lake/_catalog/catalog.duckdb", read_only=True)
-    try:
-        rows = con.execute("SELECT path FROM latest_artifacts WHERE asset_key IN "
-                           "('rl_math_problems', 'rl_code_problems')").fetchall()
-    finally:
-        con.close()
-    files = [str(Path(r[0]) / "problems.parquet") for r in rows if (Path(r[0]) / "problems.parquet").exists()]
+    paths = catalog_paths(state)
+    files = [f"{paths[k]}/problems.parquet" for k in ("rl_math_problems", "rl_code_problems")
+             if k in paths and Path(paths[k], "problems.parquet").exists()]
     if not files:
         raise SystemExit(f"no curated RL problems in {state}'s catalog: use --pool mixed")
     return load_problems(files)[0]
@@ -162,7 +157,7 @@ def run_tiny(args: argparse.Namespace) -> dict[str, Any]:
     else:
         gen = TransformersGenerator(model, device="cpu", batch_size=args.g * args.micro_batch)
     configs = {**CONFIGS, **(ABLATION if args.ablation else {})}
-    rounds = {}
+    rounds, oversampled = {}, None
     if args.naive_oversample > 1:  # DAPO's recipe generates 3x the train batch per round
         oversampled = f"naive, {args.naive_oversample}x over-sampled rounds"
         configs = {"naive": configs["naive"], oversampled: CONFIGS["naive"],
@@ -202,9 +197,8 @@ def run_tiny(args: argparse.Namespace) -> dict[str, Any]:
               f"waste {row['waste_fraction']:.1%} (scheduling {row['scheduling_waste_fraction']:.1%})", flush=True)
     train_step_s = _train_seconds(gen.hf_model, gen.tokenizer, gen, batches["naive"], args.g)
     t2 = table2(rows, "naive", train_step_s * args.steps)
-    oversampled_rows = {n: r for n, r in rows.items() if n != "naive"}
-    t2_oversampled = (table2(oversampled_rows, next(n for n in rows if "over-sampled" in n), train_step_s * args.steps)
-                      if any("over-sampled" in n for n in rows) else None)
+    t2_oversampled = (table2({n: r for n, r in rows.items() if n != "naive"}, oversampled, train_step_s * args.steps)
+                      if oversampled else None)
     val = {}
     for name, flags in (("naive", CONFIGS["naive"]), ("seamless", CONFIGS["+async reward"])):
         cfg = RolloutConfig(**flags, sampling=sampling, micro_batch_groups=args.micro_batch,

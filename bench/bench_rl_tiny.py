@@ -48,32 +48,17 @@ def curate(model_dir: str, problems: list, rollouts: int, max_tokens: int, out: 
     return out / "problems.parquet", {"candidates": len(problems), "kept": len(kept), "pass_rate_histogram": hist}
 
 
-def run_artifact(state: str, asset: str) -> str:
-    """The latest artifact directory of ``asset`` in a finished run's catalog."""
-    import duckdb
-
-    con = duckdb.connect(f"{state}/lake/_catalog/catalog.duckdb", read_only=True)
-    try:
-        row = con.execute("SELECT path FROM latest_artifacts WHERE asset_key = ? ORDER BY created_at DESC",
-                          [asset]).fetchone()
-    finally:
-        con.close()
-    if row is None:
-        raise SystemExit(f"no {asset} in {state}'s catalog")
-    return str(row[0])
-
-
-def run_problems(state: str, heldout: int, candidates: int) -> tuple[list, list]:
-    """The run's held-out toy math problems (as ``eval_*`` uses them) and its first training problems."""
+def run_problems(paths: dict[str, str], heldout: int, candidates: int) -> tuple[list, list]:
+    """A finished run's held-out toy math problems (as ``eval_*`` uses them) and its first training problems."""
     import random
 
     import pyarrow.parquet as pq
 
+    from _run_state import heldout_problems
     from mimo.problems.records import table_to_problems
 
-    sets = table_to_problems(pq.read_table(run_artifact(state, "evaluation_sets") + "/problems.parquet"))
-    test = [p for p in sets if p.split == "heldout" and p.domain == "math"][:heldout]
-    pool = table_to_problems(pq.read_table(run_artifact(state, "reasoning_problems") + "/problems.parquet"))
+    test = [p for p in heldout_problems(paths) if p.domain == "math"][:heldout]
+    pool = table_to_problems(pq.read_table(f"{paths['reasoning_problems']}/problems.parquet"))
     train = [p for p in pool if p.split == "train" and p.domain == "math"]
     random.Random(0).shuffle(train)
     return test, train[:candidates]
@@ -109,8 +94,11 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(2)
     if args.state:
-        args.model = args.model or run_artifact(args.state, "sft_model") + "/model"
-        test, train = run_problems(args.state, args.heldout, args.candidates)
+        from _run_state import catalog_paths
+
+        paths = catalog_paths(args.state)
+        args.model = args.model or f"{paths['sft_model']}/model"
+        test, train = run_problems(paths, args.heldout, args.candidates)
     elif args.model:
         weights = {i + 1: float(w) for i, w in enumerate(args.level_weights.split(","))} if args.level_weights else None
         problems = generate_toy_problems(args.math, 0, seed=0, heldout_fraction=args.heldout / args.math,

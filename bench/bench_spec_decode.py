@@ -62,16 +62,13 @@ def catalog_paths(state: str) -> dict[str, str]:
     return dict(rows)
 
 
-def toy_prompts(sets_dir: str, n: int) -> list[str]:
+def toy_prompts(arts: dict[str, str], n: int) -> list[str]:
     """The first ``n`` held-out toy math problems as worked-problem openings (as the asset's
     ``prompt_source: toy_heldout``): the model continues with its own worked solution."""
-    import pyarrow.parquet as pq
-
-    from mimo.problems.records import table_to_problems
+    from _run_state import heldout_problems
     from mimo.problems.worked import worked_prompt
 
-    problems = table_to_problems(pq.read_table(Path(sets_dir) / "problems.parquet"))
-    return [worked_prompt(p) for p in problems if p.split == "heldout" and p.domain == "math"][:n]
+    return [worked_prompt(p) for p in heldout_problems(arts) if p.domain == "math"][:n]
 
 
 def train_tail_prompts(data_dir: str, n: int, max_tokens: int, min_tokens: int = 16) -> list[list[int]]:
@@ -267,7 +264,7 @@ def main() -> int:
     sets = {"math500": encode_prompts(tok, load_prompt_texts(SHARED / "math500.jsonl", "problem", args.num_prompts),
                                       args.max_prompt_tokens)}
     if "evaluation_sets" in arts:
-        sets["toy_heldout"] = encode_prompts(tok, toy_prompts(arts["evaluation_sets"], args.num_prompts),
+        sets["toy_heldout"] = encode_prompts(tok, toy_prompts(arts, args.num_prompts),
                                              args.max_prompt_tokens)
     if "pretrain_data_stage3" in arts:
         sets["train_tail"] = train_tail_prompts(arts["pretrain_data_stage3"], args.num_prompts, args.max_prompt_tokens)
