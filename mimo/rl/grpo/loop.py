@@ -1,11 +1,13 @@
 """The RL loop: rollouts from the seamless engine, the GRPO update, checkpoints, metrics.
 
-Each iteration: draw problems (main pool / easy pool), collect ``batch_prompts`` valid groups with
-:class:`~mimo.rl.rollout.SeamlessRolloutEngine` (dynamic sampling; naive when every engine feature
-is off), feed every scored group to the easy pool, run :meth:`GRPOTrainer.step`, log metrics.
-Generation uses the transformers backend on the *same* model object the trainer updates, so new
-weights reach the generator after every step (in-process; vLLM would reload weights through
-``load_weights``). Checkpoints use the pretraining protocol (atomic, ``latest``, ``COMPLETE``) with
+Roles: trainer rank 0 runs the rollout side (:mod:`mimo.rl.grpo.rollout_side`: a pool of engine
+processes, or a generator in this process) under :class:`~mimo.rl.rollout.SeamlessRolloutEngine`
+with its reward pool; every trainer rank (:mod:`mimo.rl.grpo.ranks`) takes its share of the update;
+new weights go back to the engines after each update; :mod:`mimo.rl.grpo.checkpoints` writes the
+state. Each iteration: draw problems (main pool / easy pool), collect ``batch_prompts`` valid groups
+(dynamic sampling; naive when every engine feature is off), feed every scored group to the easy
+pool, broadcast the groups to the ranks, run :meth:`GRPOTrainer.step`, push weights, log metrics.
+A failure on the rollout side is broadcast, so no rank waits in a collective. Checkpoints use the pretraining protocol (atomic, ``latest``, ``COMPLETE``) with
 the optimizer, the problem sampler, the trainer's shuffling RNG and the history; a rerun resumes
 from the newest one. Each task of step ``s`` gets its own sampling seed (from ``grpo.seed`` and
 ``s``), so a naive-mode run resumed from a checkpoint reproduces an uninterrupted one.
@@ -20,9 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -33,7 +33,9 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from mimo.rl.engines.config import EnginesConfig
 from mimo.rl.grpo.config import GRPOConfig
+from mimo.train.checkpoint import rng_state
 
 Reporter = Callable[[str, dict[str, Any]], None]
 
@@ -55,8 +57,12 @@ class RLTrainConfig(BaseModel):
     # (mimo.generate.inflight_backend; sampling must be one temperature/top-p, as in GRPO); "vllm":
     # vLLM's engine in this process (mimo.generate.vllm_streaming), the policy's weights pushed to it
     # after every update (collective_rpc + reload_weights); ``vllm`` holds its engine arguments
-    rollout_backend: Literal["batch", "inflight", "vllm"] = "batch"
+    # "engines": a pool of engine processes (mimo.rl.engines) fed by the seamless engine, weights
+    # pushed over torch.distributed after every update; ``engines`` holds its settings
+    rollout_backend: Literal["batch", "inflight", "vllm", "engines"] = "batch"
     vllm: dict[str, Any] = Field(default_factory=dict)
+    engines: EnginesConfig = Field(default_factory=EnginesConfig)
+    bf16: bool = False  # sharded trainer ranks on GPU: bf16 compute, fp32 gradient reductions
     reward_workers: int = Field(2, ge=1)
     # a group's deadline: this margin plus, for code, every test at its own time limit (RewardPool)
     reward_timeout_s: float = Field(30.0, gt=0)
@@ -81,46 +87,8 @@ def _step_tasks(sampler: Any, by_id: dict[str, Any], num_generations: int, seed:
         yield replace(task, seed=seed + k * num_generations)
 
 
-def policy_weights(model: Any) -> dict[str, Any]:
-    """The weights a separate rollout engine needs after an update (the MTP layers are frozen in RL)."""
-    return {k: v for k, v in model.state_dict().items() if ".mtp_layers." not in k}
-
-
 def _step_seed(seed: int, step: int) -> int:
     return (seed * 1_000_003 + step * 7_919_993) % (1 << 31)
-
-
-def save_rl_curves(history: list[dict], out_dir: Path, stage: str) -> Path | None:
-    """``rl_curves.png``: reward mean and pass rate per step (steps with a skipped update marked, not
-    drawn), and the rollout idle/waste fractions and the clip fraction."""
-    if not history:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from mimo.rl.history import mark_skipped, series, skipped_steps
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
-    for ax, keys, marker in ((a, ("reward_mean", "pass_rate"), "o"),
-                             (b, ("idle_fraction", "waste_fraction", "clip_fraction_high"), ".")):
-        for key in keys:
-            if points := series(history, key):
-                ax.plot(*zip(*points), marker=marker, label=key.replace("_", " "))
-        ax.set_xlabel("step")
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    mark_skipped(a, skipped_steps(history))
-    a.set_title(f"{stage}: reward")
-    b.set_title("rollout engine / clipping")
-    for ax in (a, b):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend()
-    png = out_dir / "rl_curves.png"
-    fig.tight_layout()
-    fig.savefig(png)
-    plt.close(fig)
-    return png
 
 
 def _update_or_skip(groups: list[Any], g: GRPOConfig) -> dict[str, Any] | None:
@@ -159,59 +127,41 @@ def _rollout_metrics(rm: dict[str, Any]) -> dict[str, Any]:
             "groups_scored": rm.get("groups_finished"), "generation_failures": rm.get("generation_failures")}
 
 
-def _as_rng_state(s: Any) -> tuple:
-    return (s[0], tuple(s[1]), s[2])
 
 
-def _save_last_good(error: FloatingPointError, trainer: Any, step: int, before: tuple, state: Callable,
-                    history: list[dict], model: Any, ckpt_root: Path, keep_last: int) -> str:
-    """The error message of a non-finite step ``step + 1``; writes the checkpoint of step ``step``
-    first when the weights are still those of that step (no update of the failing step applied)."""
-    from mimo.train.checkpoint import (
-        latest_checkpoint,
-        restore_rng_state,
-        save_checkpoint,
-    )
-
-    failing = step + 1
-    latest = latest_checkpoint(ckpt_root)
-    if trainer.updates_applied == 0:
-        have = latest is not None and latest.name == f"step-{step:08d}"
-        if not have:
-            sampler_state, rng, trainer_rng = before
-            restore_rng_state(rng)
-            trainer.rng.setstate(trainer_rng)
-            latest = save_checkpoint(ckpt_root, step, model, state(sampler_state, list(history)),
-                                     keep_last=keep_last)
-        return (f"step {failing}: {error}. The weights were not changed: checkpoint of the last good step "
-                f"{step} at {latest}; rerun the same command to resume from it")
-    where = f"{latest} (step {latest.name.split('-')[-1].lstrip('0') or 0})" if latest else "the initial model"
-    return (f"step {failing}: {error}. {trainer.updates_applied} update(s) of this step were already applied; "
-            f"rerun to resume from {where}")
+def _quiet(event: str, payload: dict[str, Any]) -> None:
+    """Reporter of trainer ranks other than 0: warnings only (rank 0 reports the run)."""
+    if event == "warning":
+        print(f"[warning] {json.dumps(payload)}", flush=True)
 
 
 def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, Any]:
-    """Run ``cfg.grpo.steps`` iterations (resuming from the newest checkpoint); returns the summary."""
+    """Run ``cfg.grpo.steps`` iterations (resuming from the newest checkpoint); returns the summary.
+    Under torchrun with several processes, each is a trainer rank (:mod:`mimo.rl.grpo.ranks`)."""
+    from mimo.rl.grpo.ranks import TrainerRanks
+    from mimo.train.distributed import init_distributed, shutdown
+
+    report = report or (lambda event, payload: print(f"[{event}] {json.dumps(payload)}", flush=True))
+    ranks = TrainerRanks(init_distributed())
+    try:
+        return _train(cfg, ranks, report if ranks.is_main else _quiet)
+    finally:
+        shutdown(ranks.ctx)
+
+
+def _train(cfg: RLTrainConfig, ranks: Any, report: Reporter) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
     from mimo.generate.base import SamplingParams
-    from mimo.generate.inflight_backend import InflightTransformersGenerator
-    from mimo.generate.transformers_backend import TransformersGenerator
     from mimo.model.modeling_mimo import MiMoForCausalLM
+    from mimo.rl.grpo.checkpoints import RLCheckpointer
+    from mimo.rl.grpo.curves import save_rl_curves
     from mimo.rl.grpo.problems import load_problems
+    from mimo.rl.grpo.rollout_side import open_rollout_side
     from mimo.rl.grpo.sampling import ProblemSampler
-    from mimo.rl.grpo.trainer import GRPOTrainer, RolloutGroup
-    from mimo.rl.history import applied_update
-    from mimo.rl.rollout import MiMoRewardFn, RolloutConfig, SeamlessRolloutEngine
-    from mimo.train.checkpoint import (
-        latest_checkpoint,
-        load_trainer_state,
-        restore_rng_state,
-        rng_state,
-        save_checkpoint,
-    )
+    from mimo.rl.grpo.trainer import GRPOTrainer
+    from mimo.train.checkpoint import latest_checkpoint, load_trainer_state
 
-    report = report or (lambda event, payload: print(f"[{event}] {json.dumps(payload)}", flush=True))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     g = cfg.grpo
@@ -223,109 +173,130 @@ def train_rl(cfg: RLTrainConfig, report: Reporter | None = None) -> dict[str, An
         report("log", {"message": f"{cfg.stage}: dropped unusable problems {dropped}; {len(problems)} left"})
     by_id = {p.id: p for p in problems}
     out = Path(cfg.out_dir)
-    ckpt_root = out / "checkpoints"
-    resume = latest_checkpoint(ckpt_root, warn=lambda message: report("warning", {"message": message}))
+    resume = latest_checkpoint(out / "checkpoints", warn=lambda message: report("warning", {"message": message}))
     source = resume or Path(cfg.init_from)
     if not (source / "config.json").exists():
         raise ValueError(f"{cfg.stage}: init_from {source} is not a saved model (no config.json)")
-    model = MiMoForCausalLM.from_pretrained(source)
+    model = MiMoForCausalLM.from_pretrained(source).to(ranks.ctx.device)
     tokenizer = AutoTokenizer.from_pretrained(cfg.init_from)
-    trainer = GRPOTrainer(model, g, pad_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+    trainer = GRPOTrainer(model, g, pad_id=tokenizer.pad_token_id or tokenizer.eos_token_id, ranks=ranks,
+                          bf16=cfg.bf16)
+    if ranks.world > 1:
+        report("log", {"message": f"{cfg.stage}: {ranks.world} trainer ranks (FSDP2, {ranks.ctx.device})"})
     sampler = ProblemSampler(sorted(by_id), easy_pool_probability=g.easy_pool_probability, seed=g.seed)
+    ckpt = RLCheckpointer(trainer, out / "checkpoints", cfg.keep_last, cfg.model_dump())
     step, history = 0, []
     if resume is not None:
-        state = load_trainer_state(resume)
-        trainer.opt.load_state_dict(state["optimizer"])
-        sampler.load_state_dict(state["sampler"])
-        step, history = state["step"], state["history"]
-        if "trainer_rng" in state:
-            trainer.rng.setstate(_as_rng_state(state["trainer_rng"]))
-        restore_rng_state(state["rng"])
+        step, history = ckpt.restore(load_trainer_state(resume), sampler)
         report("log", {"message": f"resumed from {resume} at step {step}"})
     if step >= g.steps:
         report("log", {"message": f"nothing to train: {resume} already holds {step} of {g.steps} steps"})
     sampling = SamplingParams(temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_completion_length,
                               seed=g.seed)
-    slots = g.num_generations * cfg.generation_batch_groups
-    generator: Any
-    if cfg.rollout_backend == "inflight":  # shares the policy: weights reach it in place after each update
-        generator = InflightTransformersGenerator(
-            cfg.init_from, model_obj=model, tokenizer_obj=tokenizer, sampling=sampling, max_sequences=slots)
-    elif cfg.rollout_backend == "vllm":  # its own copy of the weights: synced after every update
-        from mimo.generate.vllm_streaming import VLLMStreamingGenerator
+    pushes = cfg.rollout_backend in ("engines", "vllm")
+    with contextlib.ExitStack() as stack:
+        side = rollout = None
+        if ranks.is_main:
+            side = open_rollout_side(cfg, trainer.model, tokenizer, sampling, report)
+            stack.callback(side.close)
+            rollout = stack.enter_context(_rollout_role(cfg, side, sampler, sampling))
+        if pushes and step:  # resumed: the engines loaded init_from, the policy is the checkpoint's
+            weights = ranks.full_state_dict(trainer.model)
+            if side is not None:
+                side.push(weights)
+        while step < g.steps:
+            t0 = time.perf_counter()
+            before = (sampler.state_dict(), rng_state(), trainer.rng.getstate())  # the last good step's state
+            trainer.model.eval()
+            sent = None
+            if rollout is not None:
+                try:
+                    sent = ("step", *_collect(cfg, rollout, side, sampler, by_id, step, tokenizer))
+                except Exception as e:  # noqa: BLE001 - every rank must hear of it, never hang in a collective
+                    ranks.broadcast(("error", f"{type(e).__name__}: {e}"))
+                    raise
+            kind, *payload = ranks.broadcast(sent)
+            if kind == "error":
+                raise RuntimeError(f"rollout side (trainer rank 0) failed: {payload[0]}")
+            groups, rollout_row, batch_complete = payload
+            metrics = _update_or_skip(groups, g)
+            if metrics is None:
+                metrics = _update(cfg, trainer, ckpt, side, groups, step, before, sampler, history)
+            else:
+                report("log", {"message": _skip_message(step + 1, metrics, g.batch_prompts * g.max_sampling_rounds)})
+            metrics["batch_complete"] = batch_complete
+            step += 1
+            row = {"step": step, **{k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()},
+                   **rollout_row, "step_seconds": round(time.perf_counter() - t0, 2),
+                   "easy_pool_size": len(sampler.easy), "main_pool_size": len(sampler.main)}
+            if side is not None:
+                row.update(side.stats())
+            history.append(row)
+            report("metrics", {**row, "stage": cfg.stage, "progress": round(step / g.steps, 4)})
+            if step % cfg.checkpoint_every_steps == 0 or step == g.steps:
+                ckpt.save(step, sampler.state_dict(), history)
+    summary = {"stage": cfg.stage, "steps": step, "init_from": cfg.init_from, "problem_files": cfg.problem_files,
+               "final": history[-1] if history else {}, "easy_pool_size": len(sampler.easy),
+               "grpo": g.model_dump(), "trainer_ranks": ranks.world,
+               "rollout_backend": cfg.rollout_backend}
+    final = ckpt.write_final(out, tokenizer, summary, history, save_rl_curves)
+    report("log", {"message": f"{cfg.stage}: {step} steps -> {final}"})
+    return {**summary, "final_dir": str(final)}
 
-        generator = VLLMStreamingGenerator(cfg.init_from, max_sequences=slots, **cfg.vllm)
-        if step:  # resumed: vLLM loaded init_from, the policy is the checkpoint's
-            generator.update_weights(policy_weights(model))
-    else:
-        generator = TransformersGenerator(cfg.init_from, model_obj=model, tokenizer_obj=tokenizer, batch_size=slots)
-    # the update must not run while the decode thread still drops aborted rows (same parameters)
-    hold = getattr(generator, "paused", contextlib.nullcontext)
+
+@contextlib.contextmanager
+def _rollout_role(cfg: RLTrainConfig, side: Any, sampler: Any, sampling: Any) -> Iterator[Any]:
+    """The seamless rollout engine over the rollout side, with its reward pool (rank 0)."""
+    from mimo.rl.rollout import MiMoRewardFn, RolloutConfig, SeamlessRolloutEngine
+
+    g = cfg.grpo
     rcfg = RolloutConfig(continuous=cfg.continuous, async_reward=cfg.async_reward,
                          early_termination=cfg.early_termination, sampling=sampling,
                          micro_batch_groups=cfg.generation_batch_groups, reward_workers=cfg.reward_workers,
                          reward_timeout_s=cfg.reward_timeout_s, on_exhausted="partial")
     reward_fn = MiMoRewardFn(code_scheme=g.code_reward_scheme, allow_weak_isolation=cfg.allow_weak_isolation,
                              code_threads=cfg.code_threads, judge_url=cfg.judge_url, hang_s=cfg.reward_hang_s)
-
-    def ckpt_state(sampler_state: dict, hist: list[dict]) -> dict[str, Any]:
-        return {"optimizer": trainer.opt.state_dict(), "sampler": sampler_state, "history": hist,
-                "trainer_rng": trainer.rng.getstate(), "config": cfg.model_dump()}
-
-    with SeamlessRolloutEngine(generator, reward_fn, rcfg) as engine:
+    with SeamlessRolloutEngine(side.generator, reward_fn, rcfg) as engine:
         engine.on_group_scored = lambda grp: sampler.record(grp.task.prompt_id, grp.scored)
-        while step < g.steps:
-            t0 = time.perf_counter()
-            before = (sampler.state_dict(), rng_state(), trainer.rng.getstate())  # the last good step's state
-            model.eval()
-            # at most max_sampling_rounds x batch_prompts prompts per step: a step that cannot fill its
-            # batch trains on the valid groups it found (or skips the update, reported), never stalls
-            tasks = _step_tasks(sampler, by_id, g.num_generations, _step_seed(g.seed, step + 1),
-                                g.batch_prompts * g.max_sampling_rounds, cfg.system_prompt)
-            batch = engine.collect(tasks, g.batch_prompts)
-            t_roll = time.perf_counter() - t0
-            groups = [RolloutGroup(grp.task.prompt_id, generator.encode_chat(grp.task.messages),
-                                   [list(s.token_ids or tokenizer(s.text, add_special_tokens=False)["input_ids"])
-                                    for s in grp.samples], grp.rewards) for grp in batch.groups]
-            metrics = _update_or_skip(groups, g)
-            if metrics is None:
-                try:
-                    with hold():
-                        metrics = applied_update(trainer.step(groups, inject_nan=cfg.fail_nan_at_step == step + 1))
-                    if cfg.rollout_backend == "vllm":
-                        t_sync = time.perf_counter()
-                        generator.update_weights(policy_weights(model))
-                        metrics["weight_sync_seconds"] = round(time.perf_counter() - t_sync, 3)
-                except FloatingPointError as e:
-                    raise FloatingPointError(_save_last_good(e, trainer, step, before, ckpt_state, history, model,
-                                                             ckpt_root, cfg.keep_last)) from e
-            else:
-                report("log", {"message": _skip_message(step + 1, metrics, g.batch_prompts * g.max_sampling_rounds)})
-            metrics["batch_complete"] = batch.complete
-            step += 1
-            row = {"step": step, **{k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()},
-                   "rollout_seconds": round(t_roll, 2), "step_seconds": round(time.perf_counter() - t0, 2),
-                   **_rollout_metrics(batch.metrics.to_dict()), "easy_pool_size": len(sampler.easy),
-                   "main_pool_size": len(sampler.main)}
-            history.append(row)
-            report("metrics", {**row, "stage": cfg.stage, "progress": round(step / g.steps, 4)})
-            if step % cfg.checkpoint_every_steps == 0 or step == g.steps:
-                save_checkpoint(ckpt_root, step, model, ckpt_state(sampler.state_dict(), history),
-                                keep_last=cfg.keep_last)
-    generator.close()
-    final = out / "final"
-    tmp = out / f"final.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    summary = {"stage": cfg.stage, "steps": step, "init_from": cfg.init_from, "problem_files": cfg.problem_files,
-               "final": history[-1] if history else {}, "easy_pool_size": len(sampler.easy),
-               "grpo": g.model_dump()}
-    (tmp / "training_summary.json").write_text(json.dumps(summary, indent=2))
-    (tmp / "rl_history.json").write_text(json.dumps(history, indent=1))
-    save_rl_curves(history, tmp, cfg.stage)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    report("log", {"message": f"{cfg.stage}: {step} steps -> {final}"})
-    return {**summary, "final_dir": str(final)}
+        yield engine
+
+
+def _collect(cfg: RLTrainConfig, engine: Any, side: Any, sampler: Any, by_id: dict[str, Any], step: int,
+             tokenizer: Any) -> tuple[list[Any], dict[str, Any], bool]:
+    """One step's rollouts (rank 0): the scored groups, the rollout part of the row, whether full."""
+    from mimo.rl.grpo.trainer import RolloutGroup
+
+    g = cfg.grpo
+    t0 = time.perf_counter()
+    # at most max_sampling_rounds x batch_prompts prompts per step: a step that cannot fill its batch
+    # trains on the valid groups it found (or skips the update, reported), never stalls
+    tasks = _step_tasks(sampler, by_id, g.num_generations, _step_seed(g.seed, step + 1),
+                        g.batch_prompts * g.max_sampling_rounds, cfg.system_prompt)
+    batch = engine.collect(tasks, g.batch_prompts)
+    if hasattr(side.generator, "check_alive"):
+        side.generator.check_alive()
+    encode = side.generator.encode_chat
+    groups = [RolloutGroup(grp.task.prompt_id, encode(grp.task.messages),
+                           [list(s.token_ids or tokenizer(s.text, add_special_tokens=False)["input_ids"])
+                            for s in grp.samples], grp.rewards) for grp in batch.groups]
+    row = {"rollout_seconds": round(time.perf_counter() - t0, 2), **_rollout_metrics(batch.metrics.to_dict())}
+    return groups, row, batch.complete
+
+
+def _update(cfg: RLTrainConfig, trainer: Any, ckpt: Any, side: Any, groups: list[Any], step: int, before: tuple,
+            sampler: Any, history: list[dict]) -> dict[str, Any]:
+    """The GRPO update on every rank, then the new weights to the rollout side; the update's metrics."""
+    from mimo.rl.history import applied_update
+
+    t0 = time.perf_counter()
+    try:
+        with side.hold() if side is not None else contextlib.nullcontext():
+            metrics = applied_update(trainer.step(groups, inject_nan=cfg.fail_nan_at_step == step + 1))
+    except FloatingPointError as e:
+        raise FloatingPointError(ckpt.save_last_good(e, step, before, sampler, history)) from e
+    metrics["update_seconds"] = round(time.perf_counter() - t0, 3)
+    if cfg.rollout_backend in ("engines", "vllm"):
+        weights = trainer.ranks.full_state_dict(trainer.model)  # collective
+        if side is not None:
+            metrics.update(side.push(weights))
+    return metrics
