@@ -28,3 +28,4 @@ class EnginesConfig(BaseModel):
     sync_backend: Literal["gloo", "nccl"] = "gloo"
     max_staleness: int = Field(0, ge=0)  # weight versions a sample may lag behind the policy
     vllm: dict[str, Any] = Field(default_factory=dict)  # engine arguments of the vllm backend
+    kill_engine_at_step: int | None = Field(None, ge=1)  # test hook: engine 0 is killed during that step's rollout

@@ -107,6 +107,22 @@ class EnginePool:
                 "weight_version": self.version,
                 "recovery_seconds_max": round(max(self.recovery_s), 4) if self.recovery_s else None}
 
+    def kill_engine_later(self, k: int, delay_s: float) -> None:
+        """Test hook: SIGKILL local engine ``k`` once it has held requests for ``delay_s`` (what a
+        crashed node looks like mid-rollout)."""
+        import os
+        import signal
+
+        def kill() -> None:
+            deadline = time.monotonic() + 60
+            while self.engines[k].outstanding == 0 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(delay_s)
+            if self.processes and self.processes[k].poll() is None:
+                os.kill(self.processes[k].pid, signal.SIGKILL)
+
+        threading.Thread(target=kill, daemon=True).start()
+
     def close(self) -> None:
         for engine in self.engines:
             engine.close()

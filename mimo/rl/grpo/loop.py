@@ -124,7 +124,8 @@ def _rollout_metrics(rm: dict[str, Any]) -> dict[str, Any]:
             "valid_groups": rm.get("valid_groups"), "reward_failures": rm.get("reward_failures"),
             "rollout_pass_rate": rm.get("pass_rate") if scored else None,
             "rollout_reward_mean": rm.get("reward_mean") if scored else None,
-            "groups_scored": rm.get("groups_finished"), "generation_failures": rm.get("generation_failures")}
+            "groups_scored": rm.get("groups_finished"), "generation_failures": rm.get("generation_failures"),
+            "completion_tokens": rm.get("completion_tokens"), "samples_generated": rm.get("samples_generated")}
 
 
 
@@ -272,6 +273,8 @@ def _collect(cfg: RLTrainConfig, engine: Any, side: Any, sampler: Any, by_id: di
     # trains on the valid groups it found (or skips the update, reported), never stalls
     tasks = _step_tasks(sampler, by_id, g.num_generations, _step_seed(g.seed, step + 1),
                         g.batch_prompts * g.max_sampling_rounds, cfg.system_prompt)
+    if cfg.rollout_backend == "engines" and cfg.engines.kill_engine_at_step == step + 1:
+        side.generator.kill_engine_later(0, delay_s=0.05)
     batch = engine.collect(tasks, g.batch_prompts)
     if hasattr(side.generator, "check_alive"):
         side.generator.check_alive()
