@@ -14,7 +14,7 @@ import yaml
 from assets.common import MemoryMeter, WriteStats, write_artifact
 from assets.inputs import upstream_artifact
 from assets.pretraining import _plot_md
-from mimo.cluster.job import JobSpec
+from mimo.cluster.job import CompanionSpec, JobSpec
 from mimo.lake.storage import config_hash
 from mimo.paths import expand
 from resources.cluster import ClusterResource
@@ -43,7 +43,17 @@ class RLConfig(dg.Config):
     async_reward: bool = True
     early_termination: bool = True
     generation_batch_groups: int = 4
-    rollout_backend: str = "batch"  # batch | inflight (per-sequence scheduling with abort)
+    # engines: a pool of rollout engine processes, weights pushed after every update (the cluster
+    # topology; one engine here); inflight / batch / vllm: a generator inside the trainer process
+    rollout_backend: str = "engines"
+    engines: int = 1  # rollout engines (per rollout node when rollout_nodes > 0)
+    engine_backend: str = "inflight"  # inflight (transformers, CPU) | vllm (GPU)
+    engine_threads: int | None = None  # torch threads per engine process (default: threads)
+    engine_gpus: int = 0  # GPUs per engine (rollout nodes: tensor parallel size of its vLLM engine)
+    rollout_nodes: int = 0  # > 0: engines on their own nodes (a heterogeneous Slurm job); 0: started by rank 0
+    max_staleness: int = 0  # weight versions a rollout may lag behind the policy
+    procs_per_node: int | None = None  # trainer ranks per node (default: one per GPU, or 1)
+    bf16: bool = False  # trainer ranks on GPUs: bf16 compute, fp32 gradient reductions
     reward_workers: int = 2
     reward_timeout_s: float = 30.0  # per-group margin; code groups add every test's own time limit
     code_threads: int = 1  # programs of one code group judged at a time
@@ -65,10 +75,47 @@ def _rl_config(config: RLConfig, stage: str, init_dir: str, problem_files: list[
     return {"stage": stage, "init_from": init_dir, "problem_files": problem_files, "out_dir": str(out_dir),
             "grpo": grpo, "continuous": config.continuous, "async_reward": config.async_reward,
             "early_termination": config.early_termination, "generation_batch_groups": config.generation_batch_groups,
-            "rollout_backend": config.rollout_backend,
+            "rollout_backend": config.rollout_backend, "engines": _engines(config),
             "reward_workers": config.reward_workers, "reward_timeout_s": config.reward_timeout_s,
             "code_threads": config.code_threads, "judge_url": config.judge_url or None,
-            "checkpoint_every_steps": config.checkpoint_every_steps, "threads": config.threads}
+            "checkpoint_every_steps": config.checkpoint_every_steps, "threads": config.threads, "bf16": config.bf16}
+
+
+def _engines(config: RLConfig) -> dict[str, Any]:
+    """The ``engines`` block of the RL job's config (mimo.rl.engines.EnginesConfig)."""
+    external = config.rollout_nodes > 0
+    return {"count": config.engines * max(config.rollout_nodes, 1), "backend": config.engine_backend,
+            "threads": config.engine_threads or config.threads, "max_staleness": config.max_staleness,
+            "launch": "external" if external else "local",
+            **({"vllm": {"tensor_parallel_size": config.engine_gpus}} if config.engine_gpus > 1 else {}),
+            # rollout nodes: found through the job's companion directory, synced from rank 0's node
+            **({"sync_host": "auto", "sync_backend": "nccl" if config.gpus_per_node else "gloo"} if external else {})}
+
+
+def _engine_companion(config: RLConfig, init_dir: str) -> CompanionSpec | None:
+    """The rollout nodes of the RL job (``rollout_nodes > 0``): one engine server per task."""
+    if config.rollout_backend != "engines" or config.rollout_nodes <= 0:
+        return None
+    from mimo.generate.base import SamplingParams
+    from mimo.rl.engines.config import EnginesConfig
+    from mimo.rl.engines.launch import engine_command
+
+    engines = EnginesConfig(**_engines(config))
+    sampling = SamplingParams(temperature=config.temperature, max_tokens=config.max_completion_length)
+    command = engine_command(init_dir, None, 0, engines, sampling, config.num_generations * config.generation_batch_groups)
+    return CompanionSpec(command=command, nodes=config.rollout_nodes, tasks_per_node=config.engines,
+                         gpus_per_node=config.engines * config.engine_gpus, secret_env="MIMO_ENGINE_TOKEN",
+                         env={"OMP_NUM_THREADS": str(engines.threads or config.threads)})
+
+
+def build_rl_job_spec(config: RLConfig, stage: str, key: str, cfg_path: Path, init_dir: str) -> JobSpec:
+    """The RL job: trainer ranks (torchrun over ``nodes`` x ``gpus_per_node``) and, with
+    ``rollout_nodes``, the rollout engines as the job's companion (a heterogeneous Slurm job)."""
+    return JobSpec.python_module(f"{stage}-{key[:8]}", "mimo.rl.train", ["--config", str(cfg_path)],
+                                 nodes=config.nodes, gpus_per_node=config.gpus_per_node,
+                                 procs_per_node=config.procs_per_node, time_limit=config.time_limit,
+                                 env={"OMP_NUM_THREADS": str(config.threads)},
+                                 companion=_engine_companion(config, init_dir))
 
 
 def train_rl_asset(context: dg.AssetExecutionContext, config: RLConfig, lake: LakeResource,
@@ -87,9 +134,7 @@ def train_rl_asset(context: dg.AssetExecutionContext, config: RLConfig, lake: La
     tmp = cfg_path.with_suffix(f".tmp-{os.getpid()}")
     tmp.write_text(yaml.safe_dump(rl_cfg, sort_keys=True))
     os.replace(tmp, cfg_path)
-    spec = JobSpec.python_module(f"{stage}-{key[:8]}", "mimo.rl.train", ["--config", str(cfg_path)],
-                                 nodes=config.nodes, gpus_per_node=config.gpus_per_node,
-                                 time_limit=config.time_limit, env={"OMP_NUM_THREADS": str(config.threads)})
+    spec = build_rl_job_spec(config, stage, key, cfg_path, f"{init['path']}/model")
     run = cluster.run(context, spec)
     messages = [m for m in run.get_custom_messages() if isinstance(m, dict)]
     done = [m for m in messages if m.get("event") == "done"]

@@ -30,6 +30,35 @@ PIPES_MESSAGES = "pipes_messages.jsonl"
 EXIT_CODE = "exit_code.json"
 
 
+class CompanionSpec(BaseModel):
+    """Processes beside a job's main command, on nodes of their own (RL's rollout engines).
+
+    Slurm: the second component of a heterogeneous job (``srun --het-group=1``, started first, in
+    the background; stopped when the main command ends). Local backend: ``tasks_per_node`` processes
+    of the job's process group (cancel stops them with the rest). Both export ``MIMO_COMPANION_DIR``
+    (a directory of the job where companions announce themselves) and, when ``secret_env`` is set,
+    a fresh random secret under that name to both sides. A task finds its index in ``MIMO_TASK_ID``
+    (local) or ``SLURM_PROCID`` (srun).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: list[str] = Field(min_length=1)
+    nodes: int = Field(1, ge=1)
+    tasks_per_node: int = Field(1, ge=1)
+    gpus_per_node: int = Field(0, ge=0)
+    cpus_per_task: int | None = Field(None, ge=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    secret_env: str | None = None
+
+    @property
+    def tasks(self) -> int:
+        return self.nodes * self.tasks_per_node
+
+
+COMPANION_DIR = "companion"
+
+
 class JobSpec(BaseModel):
     """A command to run on the cluster, with the resources it needs.
 
@@ -65,6 +94,7 @@ class JobSpec(BaseModel):
     container_mounts: list[str] = Field(default_factory=list)
     master_port: int = 29500
     deepspeed: dict[str, Any] | None = None
+    companion: CompanionSpec | None = None  # e.g. RL's rollout engines on nodes of their own
 
     @field_validator("name")
     @classmethod
@@ -313,6 +343,9 @@ def prepare_job_dir(spec: JobSpec, job_dir: str) -> dict[str, str]:
     env = dict(spec.env)
     env["MIMO_JOB_DIR"] = job_dir
     env["MIMO_JOB_NAME"] = spec.name
+    if spec.companion is not None:
+        env["MIMO_COMPANION_DIR"] = os.path.join(job_dir, COMPANION_DIR)
+        os.makedirs(env["MIMO_COMPANION_DIR"], exist_ok=True)
     if spec.deepspeed is not None:
         path = os.path.join(job_dir, DS_CONFIG)
         write_text_atomic(path, json.dumps(spec.deepspeed, indent=2, sort_keys=True) + "\n")

@@ -50,9 +50,14 @@ class LocalBackend:
             raise ValueError(f"job {spec.name}: the local backend runs one node, the spec asks for {spec.nodes}")
         full_env = {**prepare_job_dir(spec, job_dir), **env}
         argv = launch_command(spec, ["--standalone", "--nnodes=1"])
+        launch: dict = {"argv": argv, "cwd": spec.workdir or str(REPO_ROOT), "env": full_env}
+        if (c := spec.companion) is not None:
+            if c.nodes != 1:
+                raise ValueError(f"job {spec.name}: the local backend runs one node, the companion asks for {c.nodes}")
+            launch["companion"] = {"argv": list(c.command), "tasks": c.tasks, "env": dict(c.env),
+                                   "secret_env": c.secret_env}
         path = os.path.join(job_dir, LAUNCH)
-        write_text_atomic(path, json.dumps({"argv": argv, "cwd": spec.workdir or str(REPO_ROOT),
-                                            "env": full_env}, indent=2))
+        write_text_atomic(path, json.dumps(launch, indent=2))
         return path
 
     def submit(self, spec: JobSpec, job_dir: str, env: dict[str, str]) -> JobHandle:
@@ -146,24 +151,60 @@ def main(argv: list[str] | None = None) -> int:
     job_dir = (argv or sys.argv[1:])[0]
     with open(os.path.join(job_dir, LAUNCH), encoding="utf-8") as f:
         launch = json.load(f)
+    env = {**os.environ, **launch["env"]}
+    companions: list[subprocess.Popen[bytes]] = []
     with open(os.path.join(job_dir, LOG), "ab") as log:
         try:
-            child = subprocess.Popen(launch["argv"], cwd=launch["cwd"], env={**os.environ, **launch["env"]},
+            companions = _start_companions(launch, env, job_dir)
+            child = subprocess.Popen(launch["argv"], cwd=launch["cwd"], env=env,
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         except OSError as exc:
             log.write(f"[mimo] cannot start {launch['argv'][0]}: {exc}\n".encode())
+            _stop(companions)
             write_text_atomic(os.path.join(job_dir, EXIT_CODE), json.dumps({"returncode": 127}))
             return 0
 
     def forward(signo: int, _frame: object) -> None:
-        if child.poll() is None:
-            child.send_signal(signo)
+        for p in [child, *companions]:
+            if p.poll() is None:
+                p.send_signal(signo)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     rc = child.wait()
+    _stop(companions)
     write_text_atomic(os.path.join(job_dir, EXIT_CODE), json.dumps({"returncode": rc}))
     return 0
+
+
+def _start_companions(launch: dict, env: dict[str, str], job_dir: str) -> list[subprocess.Popen[bytes]]:
+    """The companion tasks (``MIMO_TASK_ID`` 0..n-1), each logging to ``companion/task-K.log``;
+    the shared secret is made here when the spec asks for one."""
+    c = launch.get("companion")
+    if not c:
+        return []
+    if c.get("secret_env"):
+        import secrets
+
+        env[c["secret_env"]] = secrets.token_hex(16)
+    procs = []
+    for k in range(c["tasks"]):
+        with open(os.path.join(env["MIMO_COMPANION_DIR"], f"task-{k}.log"), "ab") as log:
+            procs.append(subprocess.Popen(c["argv"], cwd=launch["cwd"], env={**env, **c["env"], "MIMO_TASK_ID": str(k)},
+                                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT))
+    return procs
+
+
+def _stop(procs: list[subprocess.Popen[bytes]], grace_s: float = 10.0) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    deadline = time.monotonic() + grace_s
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 if __name__ == "__main__":

@@ -280,6 +280,12 @@ def test_rl_zero_and_rl_checkpoints_with_lineage(tiny_run):
         assert 0 <= meta["final_idle_fraction"] <= 1 and meta["cluster/backend"] == "local"
         (path,) = con.execute("SELECT path FROM latest_artifacts WHERE asset_key = ?", [asset]).fetchone()
         assert (Path(path) / "model/rl_history.json").exists() and (Path(path) / "model/rl_curves.png").exists()
+        # the RL topology: one trainer rank, one engine process fed the new weights after every update
+        assert meta["rl_config"]["rollout_backend"] == "engines" and meta["rl_config"]["engines"]["count"] == 1
+        history = json.loads((Path(path) / "model/rl_history.json").read_text())
+        updated = [h for h in history if h.get("updates")]
+        assert updated and all(h["weight_version"] >= 1 and h["engines_live"] == 1 for h in updated)
+        assert json.loads((Path(path) / "model/training_summary.json").read_text())["trainer_ranks"] == 1
         out = subprocess.run([sys.executable, "-m", "mimo.cli", "lineage", path], env=env, cwd=REPO,
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0 and init in out.stdout and "rl_math_problems" in out.stdout, out.stdout[-2000:]

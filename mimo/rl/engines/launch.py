@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -25,11 +26,14 @@ from mimo.rl.engines.protocol import auth_key, ensure_token
 POLL_S = 0.2
 
 
-def engine_command(model: str, rendezvous: Path, engine_id: int, cfg: EnginesConfig, sampling: SamplingParams,
-                   max_sequences: int, host: str = "") -> list[str]:
-    """The command line of one engine process (what a local launch runs and a Slurm job srun-s)."""
-    cmd = [sys.executable, "-m", "mimo.rl.engines.server", "--model", model, "--rendezvous", str(rendezvous),
-           "--engine-id", str(engine_id), "--backend", cfg.backend, "--max-sequences", str(max_sequences),
+def engine_command(model: str, rendezvous: Path | None, engine_id: int | None, cfg: EnginesConfig,
+                   sampling: SamplingParams, max_sequences: int, host: str = "") -> list[str]:
+    """The command line of one engine process (what a local launch runs and a cluster job starts on
+    its rollout nodes, where the rendezvous directory and engine id come from the job: ``None``)."""
+    cmd = [sys.executable, "-m", "mimo.rl.engines.server", "--model", model]
+    if rendezvous is not None:
+        cmd += ["--rendezvous", str(rendezvous), "--engine-id", str(engine_id)]
+    cmd += ["--backend", cfg.backend, "--max-sequences", str(max_sequences),
            "--temperature", str(sampling.temperature), "--top-p", str(sampling.top_p),
            "--max-tokens", str(sampling.max_tokens)]
     if cfg.threads:
@@ -116,7 +120,8 @@ def open_pool(model: str, tokenizer: Any, cfg: EnginesConfig, sampling: Sampling
     except BaseException:
         stop_local()
         raise
-    pool = EnginePool(engines, tokenizer, max_staleness=cfg.max_staleness, sync_host=cfg.sync_host,
+    host = socket.gethostname() if cfg.sync_host == "auto" else cfg.sync_host
+    pool = EnginePool(engines, tokenizer, max_staleness=cfg.max_staleness, sync_host=host,
                       sync_backend=cfg.sync_backend, report=report, on_close=stop_local)
     pool.processes = list(procs)
     return pool

@@ -145,8 +145,10 @@ def build_generator(args: argparse.Namespace) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--rendezvous", required=True, help="directory where the engine announces its address")
-    parser.add_argument("--engine-id", type=int, default=int(os.environ.get("SLURM_PROCID", "0")))
+    parser.add_argument("--rendezvous", default=os.environ.get("MIMO_COMPANION_DIR"),
+                        help="directory where the engine announces its address (default: the job's companion directory)")
+    parser.add_argument("--engine-id", type=int,
+                        default=int(os.environ.get("MIMO_TASK_ID", os.environ.get("SLURM_PROCID", "0"))))
     parser.add_argument("--backend", choices=("inflight", "vllm"), default="inflight")
     parser.add_argument("--max-sequences", type=int, default=32)
     parser.add_argument("--temperature", type=float, default=1.0)
@@ -156,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="", help="address to listen on (default: this host's name)")
     parser.add_argument("--vllm", default="", help="vLLM engine arguments as JSON")
     args = parser.parse_args(argv)
+    if not args.rendezvous:
+        parser.error("--rendezvous is required outside a cluster job (no MIMO_COMPANION_DIR)")
     import torch
 
     if args.threads:

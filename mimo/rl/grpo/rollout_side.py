@@ -10,6 +10,7 @@ new weights reach it after an update.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,7 +57,8 @@ def open_rollout_side(cfg: Any, model: Any, tokenizer: Any, sampling: SamplingPa
         from mimo.rl.engines import open_pool
 
         e = cfg.engines
-        rendezvous = Path(e.rendezvous_dir) if e.rendezvous_dir else Path(cfg.out_dir) / "engines"
+        rendezvous = Path(e.rendezvous_dir or (os.environ.get("MIMO_COMPANION_DIR") if e.launch == "external" else None)
+                          or Path(cfg.out_dir) / "engines")
         pool = open_pool(cfg.init_from, tokenizer, e, sampling, e.max_sequences or slots, rendezvous,
                          report=lambda message: report("warning", {"message": message}))
         report("log", {"message": f"{cfg.stage}: {e.count} rollout engine(s) ({e.launch}, {e.backend}), "

@@ -44,3 +44,41 @@ def test_two_ranks_and_two_engines_match_one_of_each(setup, tmp_path):  # noqa: 
         torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=2e-5)
     summary = json.loads((tmp_path / "run2/final/training_summary.json").read_text())
     assert summary["trainer_ranks"] == 2 and summary["rollout_backend"] == "engines"
+
+
+def test_cluster_topology_on_the_local_backend(setup, tmp_path):  # noqa: F811
+    """The heterogeneous job's shape as processes here: two trainer ranks under torchrun and two
+    engine servers as the job's companion (found through its companion directory, sharing the
+    job's fresh token), in a real Dagster run; every process is gone when the job ends."""
+    import dagster as dg
+    import psutil
+
+    from mimo.cluster.job import CompanionSpec, JobSpec
+    from mimo.generate.base import SamplingParams
+    from mimo.rl.engines.config import EnginesConfig
+    from mimo.rl.engines.launch import engine_command
+    from tests.cluster.conftest import cluster, training_asset
+
+    root, _ = setup
+    engines = {"count": 2, "launch": "external", "threads": 1, "sync_host": "auto", "start_timeout_s": 120}
+    cfg = _config(root, tmp_path / "run", rollout_backend="engines", engines=engines, grpo={"steps": 2})
+    command = engine_command(str(root / "init"), None, None, EnginesConfig(**engines),
+                             SamplingParams(temperature=1.0, max_tokens=24), 16)
+    spec = JobSpec.python_module("rl-topology", "mimo.rl.train", ["--config", str(cfg)], procs_per_node=2,
+                                 env={"OMP_NUM_THREADS": "1"},
+                                 companion=CompanionSpec(command=command, tasks_per_node=2,
+                                                         secret_env="MIMO_ENGINE_TOKEN"))
+    res = dg.materialize([training_asset(spec)], resources={"cluster": cluster("local", str(tmp_path / "jobs"))})
+    assert res.success
+    md = {k: v.value for k, v in res.get_asset_materialization_events()[0].materialization.metadata.items()}
+    job_dir = md["cluster/job_dir"]
+    history = json.loads((tmp_path / "run/final/rl_history.json").read_text())
+    assert [h["step"] for h in history] == [1, 2] and all(h["engines_live"] == 2 for h in history)
+    summary = json.loads((tmp_path / "run/final/training_summary.json").read_text())
+    assert summary["trainer_ranks"] == 2
+    logs = sorted(p.name for p in (tmp_path / "jobs").rglob("companion/task-*.log"))
+    assert logs == ["task-0.log", "task-1.log"], logs
+    assert str(job_dir) in str(next((tmp_path / "jobs").rglob("companion")).parent)
+    left = [p for p in psutil.process_iter(["cmdline"]) if "mimo.rl.engines.server" in " ".join(p.info["cmdline"] or [])
+            and str(root / "init") in " ".join(p.info["cmdline"] or [])]
+    assert not left, left
