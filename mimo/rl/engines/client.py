@@ -70,14 +70,18 @@ class RemoteEngine:
 
     # ------------------------------------------------------------------ requests
     def submit(self, handle: str, request: GenerationRequest, on_done: Callable[..., None]) -> None:
-        """Send ``request``; ``on_done(result, version_at_submit, version_now)`` fires when it ends."""
+        """Send ``request``; ``on_done(result, version_at_submit, version_now)`` fires when it ends.
+        ``EngineDied`` when the engine was already down (nothing was taken)."""
         rows = 1 if request.params.temperature == 0 else request.params.n
         with self._lock:
             if not self.alive:
                 raise EngineDied(f"rollout engine {self.engine_id} is down")
             self._submitted += 1
             self._outstanding[handle] = Outstanding(request, on_done, rows, self._submitted)
-        self._send("submit", handle, request)
+        try:
+            self._send("submit", handle, request)
+        except EngineDied:
+            pass  # the death handler already handed this request to the pool again
 
     def abort(self, handle: str) -> bool:
         """Cancel ``handle`` (False when it already finished); a dead engine's requests count as aborted."""

@@ -185,7 +185,8 @@ class EnginePool:
     # ------------------------------------------------------------------ internals
     def _delivery(self, on_done: OnDone) -> Callable[[GenerationResult, int, int], None]:
         def deliver(result: GenerationResult, version_at_submit: int, version_now: int) -> None:
-            if self.version - version_at_submit > self.max_staleness or version_now != version_at_submit:
+            lag = self.version - version_at_submit  # a sync during generation counts when no lag is allowed
+            if lag > self.max_staleness or (self.max_staleness == 0 and version_now != version_at_submit):
                 self.counters["stale_results"] += 1
                 result = GenerationResult(result.request_id, [], f"generated with stale weights (version "
                                           f"{version_at_submit}, policy {self.version})")

@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from mimo.rl.engines.protocol import auth_key, write_json_atomic
-from mimo.rl.engines.weight_sync import GroupAddress, check_spec, open_group, receive_weights
+from mimo.rl.engines.weight_sync import (
+    GroupAddress,
+    check_spec,
+    open_group,
+    receive_weights,
+)
 
 
 class EngineServer:
@@ -104,7 +109,8 @@ class EngineServer:
             self.send("reply", call, None, f"engine {self.engine_id} could not join the sync group: {e}")
 
     def on_sync_check(self, call: int, spec: Any) -> None:
-        problem = check_spec(spec, self._targets())
+        # vLLM holds no torch module here: its load_weights checks names when the weights arrive
+        problem = None if self.backend == "vllm" else check_spec(spec, self._targets())
         self._pending_spec = None if problem else spec
         self.send("reply", call, problem is None, problem and f"engine {self.engine_id}: {problem}")
 

@@ -106,7 +106,7 @@ def open_group(addr: GroupAddress) -> SyncGroup:
 def send_weights(group: SyncGroup, weights: dict[str, torch.Tensor], device: str = "cpu") -> int:
     """Rank 0's side of a broadcast; returns the bytes sent."""
     sent = 0
-    for dtype, entries in _buckets(spec_of(weights)).items():
+    for entries in _buckets(spec_of(weights)).values():
         flat = torch.cat([weights[name].detach().reshape(-1).to(device) for name, _ in entries])
         group.broadcast(flat)
         sent += flat.numel() * flat.element_size()

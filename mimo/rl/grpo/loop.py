@@ -38,6 +38,7 @@ from mimo.rl.grpo.config import GRPOConfig
 from mimo.train.checkpoint import rng_state
 
 Reporter = Callable[[str, dict[str, Any]], None]
+TIMING_KEYS = ("update_seconds", "weight_sync_seconds", "weight_sync_engine_seconds_max", "weight_sync_mb")
 
 
 class RLTrainConfig(BaseModel):
@@ -75,6 +76,7 @@ class RLTrainConfig(BaseModel):
     system_prompt: str | None = None  # None: the SFT solve prompt's system message; "" drops it
     fail_nan_at_step: int | None = Field(None, ge=1)  # test hook: that step's loss is made NaN
     reward_hang_s: float = Field(0.0, ge=0)  # test hook: every reward call sleeps this long first
+    kill_last_rank_at_step: int | None = Field(None, ge=1)  # test hook: the last trainer rank dies in that update
 
 
 def _step_tasks(sampler: Any, by_id: dict[str, Any], num_generations: int, seed: int, limit: int,
@@ -213,7 +215,7 @@ def _train(cfg: RLTrainConfig, ranks: Any, report: Reporter) -> dict[str, Any]:
             if rollout is not None:
                 try:
                     sent = ("step", *_collect(cfg, rollout, side, sampler, by_id, step, tokenizer))
-                except Exception as e:  # noqa: BLE001 - every rank must hear of it, never hang in a collective
+                except Exception as e:
                     ranks.broadcast(("error", f"{type(e).__name__}: {e}"))
                     raise
             kind, *payload = ranks.broadcast(sent)
@@ -226,6 +228,8 @@ def _train(cfg: RLTrainConfig, ranks: Any, report: Reporter) -> dict[str, Any]:
             else:
                 report("log", {"message": _skip_message(step + 1, metrics, g.batch_prompts * g.max_sampling_rounds)})
             metrics["batch_complete"] = batch_complete
+            for key in TIMING_KEYS:  # one row shape, whether the update ran and whatever the backend
+                metrics.setdefault(key, None)
             step += 1
             row = {"step": step, **{k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()},
                    **rollout_row, "step_seconds": round(time.perf_counter() - t0, 2),
@@ -254,7 +258,8 @@ def _rollout_role(cfg: RLTrainConfig, side: Any, sampler: Any, sampling: Any) ->
     rcfg = RolloutConfig(continuous=cfg.continuous, async_reward=cfg.async_reward,
                          early_termination=cfg.early_termination, sampling=sampling,
                          micro_batch_groups=cfg.generation_batch_groups, reward_workers=cfg.reward_workers,
-                         reward_timeout_s=cfg.reward_timeout_s, on_exhausted="partial")
+                         reward_timeout_s=cfg.reward_timeout_s, on_exhausted="partial",
+                         dynamic_sampling=g.dynamic_sampling)
     reward_fn = MiMoRewardFn(code_scheme=g.code_reward_scheme, allow_weak_isolation=cfg.allow_weak_isolation,
                              code_threads=cfg.code_threads, judge_url=cfg.judge_url, hang_s=cfg.reward_hang_s)
     with SeamlessRolloutEngine(side.generator, reward_fn, rcfg) as engine:
@@ -292,6 +297,11 @@ def _update(cfg: RLTrainConfig, trainer: Any, ckpt: Any, side: Any, groups: list
     from mimo.rl.history import applied_update
 
     t0 = time.perf_counter()
+    if cfg.kill_last_rank_at_step == step + 1 and trainer.ranks.rank == trainer.ranks.world - 1:
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)  # what a lost node looks like to the other ranks
     try:
         with side.hold() if side is not None else contextlib.nullcontext():
             metrics = applied_update(trainer.step(groups, inject_nan=cfg.fail_nan_at_step == step + 1))

@@ -88,7 +88,10 @@ class TrainerRanks:
         """Collective: the whole model's weights on CPU at rank 0 (``{}`` elsewhere)."""
         if not self.ctx.enabled:
             return {k: v.detach() for k, v in model.state_dict().items()}
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            get_model_state_dict,
+        )
 
         return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
@@ -96,7 +99,10 @@ class TrainerRanks:
         """Collective: the optimizer state, whole and keyed by parameter name on rank 0 when sharded."""
         if not self.ctx.enabled:
             return opt.state_dict()
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            get_optimizer_state_dict,
+        )
 
         return {"fsdp_full": get_optimizer_state_dict(
             model, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True))}
@@ -111,7 +117,10 @@ class TrainerRanks:
         if not sharded:
             opt.load_state_dict(state)
             return
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_optimizer_state_dict,
+        )
 
         set_optimizer_state_dict(model, opt, optim_state_dict=state["fsdp_full"],
                                  options=StateDictOptions(full_state_dict=True))

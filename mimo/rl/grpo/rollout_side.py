@@ -31,7 +31,7 @@ class RolloutSide:
 
     generator: Any
     pushes_weights: bool = False
-    stats: Callable[[], dict[str, Any]] = field(default=lambda: {})
+    stats: Callable[[], dict[str, Any]] = field(default=dict)
 
     def push(self, weights: dict[str, Any]) -> dict[str, Any]:
         """Send the updated policy to the generator; its timing metrics."""

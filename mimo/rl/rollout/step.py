@@ -117,7 +117,8 @@ class Step:
                 s.reward, s.reward_status = sc[0], sc[1]
                 if sc[1] in self.cfg.masked_statuses:
                     s.reward = None
-        return GroupResult(item.task, samples, item.launched_at, t1, out.finished, t0)
+        return GroupResult(item.task, samples, item.launched_at, t1, out.finished, t0,
+                           informative_only=self.engine.config.dynamic_sampling)
 
     def finish(self, g: GroupResult) -> None:
         """Account a scored group."""

@@ -58,6 +58,7 @@ class GroupResult:
     generated_at: float
     rewarded_at: float
     gen_started_at: float = 0.0
+    informative_only: bool = True  # dynamic sampling: a group counts only when its rewards differ
 
     @property
     def rewards(self) -> list[float | None]:
@@ -70,9 +71,10 @@ class GroupResult:
 
     @property
     def valid(self) -> bool:
-        """True when the unmasked rewards differ (GRPO advantage is non-zero); needs >= 2 of them."""
+        """True when the unmasked rewards differ (GRPO advantage is non-zero; without dynamic
+        sampling any group counts); needs >= 2 of them."""
         r = self.scored
-        return len(r) >= 2 and max(r) > min(r)
+        return len(r) >= 2 and (max(r) > min(r) or not self.informative_only)
 
     @property
     def masked_samples(self) -> int:
@@ -106,6 +108,7 @@ class RolloutConfig:
     launch_slack: float = 1.0
     initial_valid_rate: float = 0.5
     prune_queued: bool = True
+    dynamic_sampling: bool = True  # False: groups whose rewards are all equal count as valid too
     max_active_groups: int = 1 << 16
     pass_threshold: float = 1.0
     masked_statuses: tuple[str, ...] = ("error",)

@@ -6,8 +6,8 @@ samples); an engine that cannot start is a clear error, not a hang."""
 import json
 import subprocess
 import sys
+import time
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -82,3 +82,44 @@ def test_cluster_topology_on_the_local_backend(setup, tmp_path):  # noqa: F811
     left = [p for p in psutil.process_iter(["cmdline"]) if "mimo.rl.engines.server" in " ".join(p.info["cmdline"] or [])
             and str(root / "init") in " ".join(p.info["cmdline"] or [])]
     assert not left, left
+
+
+def test_resume_pushes_the_checkpoint_to_a_fresh_engine(setup, tmp_path):  # noqa: F811
+    from tests.rl.grpo.test_loop import _run
+
+    root, _ = setup
+    engines = {"rollout_backend": "engines", "engines": {"count": 1, "threads": 1}}
+    first = _run(_config(root, tmp_path / "run", grpo={"steps": 2}, **engines))
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    more = _run(_config(root, tmp_path / "run", grpo={"steps": 3}, **engines))
+    assert more.returncode == 0 and "resumed from" in more.stdout, more.stdout[-3000:] + more.stderr[-3000:]
+    (last,) = _metrics(more.stdout)
+    # the new engine loaded init_from: the checkpoint's weights were pushed first (version 1), then the update
+    assert last["step"] == 3 and last["weight_version"] == (2 if last.get("updates") else 1)
+
+
+def test_a_rank_that_dies_mid_update_ends_the_job_and_the_rerun_resumes(setup, tmp_path):  # noqa: F811
+    root, _ = setup
+    kw = dict(rollout_backend="engines", engines={"count": 2, "threads": 1}, grpo={"steps": 3})
+    run = _torchrun(_config(root, tmp_path / "run", kill_last_rank_at_step=2, **kw), 2, timeout=300)
+    assert run.returncode != 0  # torchrun tears the job down: no rank waits in a collective forever
+    assert (tmp_path / "run/checkpoints/step-00000001/COMPLETE").exists()
+    assert not (tmp_path / "run/final").exists()  # no partial model is published
+    deadline = time.monotonic() + 30  # the engines exit once their client is gone
+    while time.monotonic() < deadline and _engines_of(tmp_path / "run"):
+        time.sleep(0.5)
+    assert not _engines_of(tmp_path / "run")
+    again = _torchrun(_config(root, tmp_path / "run", **kw), 2)
+    assert again.returncode == 0 and "resumed from" in again.stdout, again.stdout[-3000:] + again.stderr[-3000:]
+    assert [m["step"] for m in _metrics(again.stdout)] == [2, 3]
+
+
+def _engines_of(run_dir):
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if "mimo.rl.engines.server" in cmd and str(run_dir) in cmd:
+            found.append(p.pid)
+    return found

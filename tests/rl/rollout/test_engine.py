@@ -77,6 +77,14 @@ def test_dynamic_filtering_drops_all_pass_and_all_fail_groups():
             assert all(s.reward_status in ("correct", "wrong") for s in g.samples)
 
 
+def test_without_dynamic_sampling_every_scored_group_counts():
+    specs = [(0, 0.0), (G, 0.0), (2, 0.0)]
+    tasks, gen = workload(specs)
+    with engine(gen, dynamic_sampling=False, **NAIVE) as eng:
+        batch = eng.collect(iter(tasks), 3)
+    assert [g.task.prompt_id for g in batch.groups] == ["p0", "p1", "p2"] and all(g.valid for g in batch.groups)
+
+
 def test_every_scored_group_reaches_the_hook_valid_or_not():
     """The easy pool needs the all-pass groups that dynamic sampling drops."""
     specs = [(G, 0.0), (1, 0.0), (0, 0.0), (2, 0.0)]
