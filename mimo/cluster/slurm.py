@@ -78,15 +78,7 @@ def render_sbatch(spec: JobSpec, job_dir: str, env: dict[str, str], opts: SlurmO
          f"--output={os.path.join(job_dir, LOG)}", "--open-mode=append",
          f"--chdir={spec.workdir or REPO_ROOT}", f"--time={spec.time_limit or opts.time_limit}",
          f"--export={opts.export}"]
-    for flag, value in (("partition", spec.partition or opts.partition), ("account", spec.account or opts.account),
-                        ("qos", spec.qos or opts.qos), ("cpus-per-task", spec.cpus_per_task), ("mem", spec.mem)):
-        if value:
-            d.append(f"--{flag}={value}")
-    if spec.gpus_per_node:
-        d.append(f"--gres=gpu:{spec.gpus_per_node}" if opts.gpu_directive == "gres"
-                 else f"--gpus-per-node={spec.gpus_per_node}")
-    if spec.exclusive:
-        d.append("--exclusive")
+    d += _resource_directives(spec, opts, spec.gpus_per_node, spec.cpus_per_task, spec.mem)
     d.extend(opts.extra_sbatch)
     if spec.companion is not None:  # a heterogeneous job: component 1 runs the companion tasks
         d += ["hetjob", *_companion_directives(spec, opts)]
@@ -123,19 +115,25 @@ def render_sbatch(spec: JobSpec, job_dir: str, env: dict[str, str], opts: SlurmO
     return "\n".join(lines)
 
 
-def _companion_directives(spec: JobSpec, opts: SlurmOptions) -> list[str]:
-    c = spec.companion
-    d = [f"--nodes={c.nodes}", f"--ntasks-per-node={c.tasks_per_node}"]
+def _resource_directives(spec: JobSpec, opts: SlurmOptions, gpus: int, cpus: int | None,
+                         mem: str | None) -> list[str]:
+    """Partition, account, QOS, CPUs, memory, GPUs and exclusivity of one job component."""
+    d = []
     for flag, value in (("partition", spec.partition or opts.partition), ("account", spec.account or opts.account),
-                        ("qos", spec.qos or opts.qos), ("cpus-per-task", c.cpus_per_task)):
+                        ("qos", spec.qos or opts.qos), ("cpus-per-task", cpus), ("mem", mem)):
         if value:
             d.append(f"--{flag}={value}")
-    if c.gpus_per_node:
-        d.append(f"--gres=gpu:{c.gpus_per_node}" if opts.gpu_directive == "gres"
-                 else f"--gpus-per-node={c.gpus_per_node}")
+    if gpus:
+        d.append(f"--gres=gpu:{gpus}" if opts.gpu_directive == "gres" else f"--gpus-per-node={gpus}")
     if spec.exclusive:
         d.append("--exclusive")
     return d
+
+
+def _companion_directives(spec: JobSpec, opts: SlurmOptions) -> list[str]:
+    c = spec.companion
+    return [f"--nodes={c.nodes}", f"--ntasks-per-node={c.tasks_per_node}",
+            *_resource_directives(spec, opts, c.gpus_per_node, c.cpus_per_task, None)]
 
 
 def _companion_launch(spec: JobSpec) -> list[str]:

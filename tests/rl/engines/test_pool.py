@@ -24,7 +24,8 @@ def _requests(problems, k, n=4):
                               SamplingParams(n=n, temperature=1.0, max_tokens=24, seed=i), f"r{i}") for i in range(k)]
 
 
-def _run_all(pool, requests, timeout=120):
+def _submit_all(pool, requests):
+    """Submit every request; (results by id, an event set when all arrived)."""
     results, done = {}, threading.Event()
 
     def on_done(result, _t):
@@ -34,6 +35,11 @@ def _run_all(pool, requests, timeout=120):
 
     for r in requests:
         pool.submit(r, on_done)
+    return results, done
+
+
+def _run_all(pool, requests, timeout=120):
+    results, done = _submit_all(pool, requests)
     assert done.wait(timeout), f"{len(results)} of {len(requests)} results"
     return results
 
@@ -61,15 +67,7 @@ def test_requests_spread_over_both_engines(pool, policy_dir):
 def test_a_killed_engine_has_its_requests_finished_by_the_other(pool, policy_dir):
     _, problems = policy_dir
     requests = _requests(problems, 16)
-    results, done = {}, threading.Event()
-
-    def on_done(result, _t):
-        results[result.request_id] = result
-        if len(results) == len(requests):
-            done.set()
-
-    for r in requests:
-        pool.submit(r, on_done)
+    results, done = _submit_all(pool, requests)
     victim = pool.engines[0]
     assert victim.outstanding > 0
     os.kill(pool.processes[0].pid, signal.SIGKILL)

@@ -10,15 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mimo.model.presets import create_model
-from mimo.model.tokenizer import train_tokenizer
 from mimo.problems.records import Problem, problems_to_table
-from mimo.problems.toy import generate_toy_problems
-from mimo.rl.grpo.toy_policy import PHRASINGS, digit_problems, teach_random_digits
+from tests.rl.toy_policy_dir import save_toy_policy
 
 REPO = Path(__file__).resolve().parents[3]
-SMALL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-             num_key_value_heads=1, head_dim=16)
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +21,7 @@ def setup(tmp_path_factory):
     import pyarrow.parquet as pq
 
     root = tmp_path_factory.mktemp("rl")
-    toy = [p for p in generate_toy_problems(40, 0, seed=3) if p.domain == "math"][:6]
-    texts = [p.prompt + "\n" + (p.solution or "") for p in toy] * 5 + ["1 2 3 " * 20]
-    tok = train_tokenizer(texts, vocab_size=300)
-    model = create_model("tiny", stage=1, tokenizer=tok, seed=0, **SMALL)
-    # a policy that answers \boxed{d} with a random digit d in 1..3: about a third of the rollouts are
-    # right, so groups have differing rewards (what dynamic sampling keeps)
-    problems = digit_problems(PHRASINGS[:2])
-    teach_random_digits(model, tok, problems)
-    model.save_pretrained(root / "init")
-    tok.save_pretrained(root / "init")
+    _, problems = save_toy_policy(root)
     pq.write_table(problems_to_table(problems), root / "problems.parquet")
     return root, problems
 
