@@ -8,8 +8,12 @@
    time too) of both extractors on the same pages, best of N interleaved repeats.
 3. Formula / code-block survival (and boilerplate leaks) on the math/code fixture pages
    (data/tiny/pages/manifest.json), when present.
+4. WCXB development split (1,497 real pages of 7 page types, ``../shared/benchmarks/wcxb-dev``): the
+   benchmark's own scorer (word-level F1, snippet inclusion / exclusion), overall and per page type,
+   with pages/s (one core, CPU time) on those pages.
 
 Usage: python bench/bench_extraction.py [--out bench/results/extraction.json] [--repeats 3]
+       [--wcxb-limit N] [--no-wcxb]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import trafilatura
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from mimo.data.extract import ExtractConfig, extract_html
 
@@ -176,6 +181,32 @@ def _squash(s: str) -> str:
     return re.sub(r"\s+", " ", s).strip()
 
 
+def wcxb_section(runners: dict[str, Callable[[str | bytes], str | None]], limit: int | None) -> dict[str, Any]:
+    """Both extractors on the WCXB dev pages: scores per page type side by side, and pages/s."""
+    import _wcxb
+
+    pages, truth = _wcxb.load(limit)
+    scores, speed = {}, {}
+    for name, fn in runners.items():
+        outputs, cpu, _ = run_all(fn, pages)
+        scores[name] = _wcxb.score(outputs, truth)
+        speed[name] = len(pages) / cpu
+    names = list(runners)
+    print(f"\nWCXB dev ({len(pages)} pages), the benchmark's word-level F1 (with / without: snippet rates)")
+    print(f"{'page type':<14}{'n':>5}" + "".join(f"{n + ' F1':>16}{'with':>7}{'w/o':>7}" for n in names))
+    for group in ("all", *_wcxb.TYPES):
+        if group not in scores[names[0]]:
+            continue
+        row = scores[names[0]][group]
+        print(f"{group:<14}{row['n']:>5}" + "".join(
+            f"{scores[n][group]['f1']:>16.3f}{scores[n][group]['with_rate']:>7.2f}{scores[n][group]['without_rate']:>7.2f}"
+            for n in names))
+    print("pages/s (one core): " + ", ".join(f"{n} {speed[n]:.1f}" for n in names)
+          + f"; ratio ours/trafilatura {speed['ours'] / speed['trafilatura']:.2f}")
+    return {"n_pages": len(pages), "scores": scores, "pages_per_s": speed,
+            "throughput_ratio_ours_over_trafilatura": speed["ours"] / speed["trafilatura"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print a table, write the JSON results."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -183,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         "--out", default=str(ROOT / "bench" / "results" / "extraction.json")
     )
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--wcxb-limit", type=int, default=None, help="first N pages of the WCXB dev split")
+    ap.add_argument("--no-wcxb", action="store_true")
     args = ap.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
@@ -241,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{g}: {v['found']}/{v['expected']}" for g, v in surv.items() if g != "misses"
             )
             print(f"fixtures {name:<12} {counts}")
+    if not args.no_wcxb:
+        results["wcxb_dev"] = wcxb_section(runners, args.wcxb_limit)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2), encoding="utf-8")
