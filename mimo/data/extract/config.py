@@ -25,6 +25,9 @@ class ExtractConfig:
 
     favor_precision: bool = False
     include_tables: bool = True
+    include_comments: bool = False  # forum threads: replies are the content
+    fast: bool = True  # False: trafilatura may fall back to readability / jusText
+    page_types: bool = False  # classify the page and extract with its type's settings (profiles.py)
     timeout_s: float = 5.0
     memory_limit_mb: int = 1024
     max_html_bytes: int = 5_000_000
@@ -42,6 +45,7 @@ class ExtractOutcome:
     language_score: float | None = None
     n_formulas: int = 0
     n_code_blocks: int = 0
+    page_type: str | None = None  # with ExtractConfig.page_types: article, forum, product, ...
     encoding: str | None = None
     extraction_ms: float = 0.0  # wall time: reported as metadata, never stored in an artifact's files
 

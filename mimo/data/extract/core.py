@@ -25,7 +25,9 @@ from mimo.data.extract.config import ExtractConfig, ExtractOutcome
 from mimo.data.extract.decode import decode_html, is_binary
 from mimo.data.extract.forums import merge_forum_posts
 from mimo.data.extract.math import protect_math
+from mimo.data.extract.pagetype_model import predict_page_type
 from mimo.data.extract.placeholders import PlaceholderTable
+from mimo.data.extract.profiles import finish_typed, prepare_typed, typed_config
 from mimo.data.language import detect_language
 
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
@@ -89,17 +91,22 @@ def _run_trafilatura(root: HtmlElement, url: str | None, config: ExtractConfig) 
     # fast=True skips trafilatura's fallback extractors: better F1 on the article benchmark and
     # twice the speed; favor_recall is the better balance unless precision is asked for
     text = trafilatura.extract(
-        root, url=url, include_comments=False, include_tables=config.include_tables,
+        root, url=url, include_comments=config.include_comments, include_tables=config.include_tables,
         favor_precision=config.favor_precision, favor_recall=not config.favor_precision,
-        fast=True, output_format="txt", with_metadata=False, deduplicate=False,
+        fast=config.fast, output_format="txt", with_metadata=False, deduplicate=False,
     )
     return text or ""
 
 
 def extract_tree(root: HtmlElement, html: str, url: str | None,
-                 config: ExtractConfig) -> tuple[str, str | None, int, int]:
-    """Extraction proper on a parsed tree: (text, title, n_formulas, n_code_blocks)."""
+                 config: ExtractConfig) -> tuple[str, str | None, int, int, str | None]:
+    """Extraction proper on a parsed tree: (text, title, n_formulas, n_code_blocks, page type or
+    ``None`` when ``config.page_types`` is off)."""
     title = page_title(root)
+    kind = None
+    if config.page_types:  # on the raw tree, before anything is changed
+        kind = predict_page_type(root, html, url).kind
+        config = typed_config(kind, config)
     heads = headline_candidates(root, title)
     own_urls = page_urls(root, url)
     table = PlaceholderTable.for_document(html)
@@ -108,10 +115,13 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     prune_boilerplate(root, html)
     if not merge_forum_posts(root, html):
         merge_split_bodies(root)
+    collected = prepare_typed(kind, root) if kind else ""
     text = _run_trafilatura(root, url, config)
+    if kind:
+        text, _ = finish_typed(kind, text, collected, root)
     text = drop_boilerplate_lines(drop_headline(text, heads), own_urls)
     text, n_math, n_code = table.restore(text)
-    return text.strip(), title, n_math, n_code
+    return text.strip(), title, n_math, n_code, kind
 
 
 def extract_html(html: str | bytes, url: str | None = None, config: ExtractConfig = _DEFAULT,
@@ -130,7 +140,7 @@ def extract_html(html: str | bytes, url: str | None = None, config: ExtractConfi
         text, encoding = _to_text(html, charset_hint)
         root = parse_html(text)
         try:
-            out, title, n_math, n_code = extract_tree(root, text, url, config)
+            out, title, n_math, n_code, kind = extract_tree(root, text, url, config)
         except RecursionError:
             raise SkipDocument("parse_error") from None
         if len(out) < max(1, config.min_text_chars):
@@ -143,5 +153,5 @@ def extract_html(html: str | bytes, url: str | None = None, config: ExtractConfi
                                       extraction_ms=(time.perf_counter() - t0) * 1000)
     lang, score = detect_language(out)
     return ExtractOutcome(text=out, skip_reason=None, title=title, language=lang,
-                          language_score=score, n_formulas=n_math, n_code_blocks=n_code,
+                          language_score=score, n_formulas=n_math, n_code_blocks=n_code, page_type=kind,
                           encoding=encoding, extraction_ms=(time.perf_counter() - t0) * 1000)
