@@ -181,16 +181,51 @@ def _squash(s: str) -> str:
     return re.sub(r"\s+", " ", s).strip()
 
 
-def wcxb_section(runners: dict[str, Callable[[str | bytes], str | None]], limit: int | None) -> dict[str, Any]:
-    """Both extractors on the WCXB dev pages: scores per page type side by side, and pages/s."""
+class TypedRunner:
+    """The page-type-aware extractor; keeps the last run's page types and quality scores."""
+
+    def __init__(self) -> None:
+        self.config = ExtractConfig(page_types=True)
+        self.outcomes: list[Any] = []
+
+    def __call__(self, html: str | bytes) -> str | None:
+        out = extract_html(html, config=self.config)
+        self.outcomes.append(out)
+        return out.text
+
+
+def quality_report(typed: TypedRunner, ids: list[str], outputs: dict[str, str | None], truth: dict) -> dict[str, Any]:
+    """How well the quality score flags pages with word-F1 below 0.8 (ROC AUC), and the page-type
+    accuracy against the benchmark's labels."""
+    import _wcxb
+
+    outcomes = typed.outcomes[-len(ids):]
+    f1 = _wcxb.per_page_f1(outputs, truth)
+    weak = [(1.0 - (o.quality or 0.0), f1[i] < 0.8) for i, o in zip(ids, outcomes)]
+    pos = [s for s, w in weak if w]
+    neg = [s for s, w in weak if not w]
+    auc = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / max(len(pos) * len(neg), 1)
+    typed_ok = sum(o.page_type == truth[i]["page_type"] for i, o in zip(ids, outcomes))
+    low = sorted(weak, reverse=True)[: len(weak) // 10]
+    return {"weak_pages": len(pos), "quality_auc_for_f1_below_0.8": round(auc, 4),
+            "weak_share_in_lowest_decile_of_quality": round(sum(w for _, w in low) / max(len(low), 1), 4),
+            "page_type_accuracy": round(typed_ok / max(len(ids), 1), 4)}
+
+
+def wcxb_section(runners: dict[str, Callable[[str | bytes], str | None]], limit: int | None,
+                 typed: TypedRunner) -> dict[str, Any]:
+    """The extractors on the WCXB dev pages: scores per page type side by side, pages/s, and the
+    typed extractor's page-type accuracy and quality-score AUC."""
     import _wcxb
 
     pages, truth = _wcxb.load(limit)
-    scores, speed = {}, {}
+    scores, speed, kept = {}, {}, {}
     for name, fn in runners.items():
         outputs, cpu, _ = run_all(fn, pages)
         scores[name] = _wcxb.score(outputs, truth)
         speed[name] = len(pages) / cpu
+        kept[name] = outputs
+    quality = quality_report(typed, list(pages), kept["ours_typed"], truth) if "ours_typed" in runners else {}
     names = list(runners)
     print(f"\nWCXB dev ({len(pages)} pages), the benchmark's word-level F1 (with / without: snippet rates)")
     print(f"{'page type':<14}{'n':>5}" + "".join(f"{n + ' F1':>16}{'with':>7}{'w/o':>7}" for n in names))
@@ -202,8 +237,10 @@ def wcxb_section(runners: dict[str, Callable[[str | bytes], str | None]], limit:
             f"{scores[n][group]['f1']:>16.3f}{scores[n][group]['with_rate']:>7.2f}{scores[n][group]['without_rate']:>7.2f}"
             for n in names))
     print("pages/s (one core): " + ", ".join(f"{n} {speed[n]:.1f}" for n in names)
-          + f"; ratio ours/trafilatura {speed['ours'] / speed['trafilatura']:.2f}")
-    return {"n_pages": len(pages), "scores": scores, "pages_per_s": speed,
+          + "; ratio over trafilatura: " + ", ".join(f"{n} {speed[n] / speed['trafilatura']:.2f}" for n in names[1:]))
+    if quality:
+        print("typed extractor: " + json.dumps(quality))
+    return {"n_pages": len(pages), "scores": scores, "pages_per_s": speed, "quality": quality,
             "throughput_ratio_ours_over_trafilatura": speed["ours"] / speed["trafilatura"]}
 
 
@@ -220,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     pages, truth = load_pages()
-    runners = {"trafilatura": _plain, "ours": _ours_factory(ExtractConfig())}
+    typed = TypedRunner()
+    runners = {"trafilatura": _plain, "ours": _ours_factory(ExtractConfig()), "ours_typed": typed}
     outputs: dict[str, dict[str, str | None]] = {}
     times: dict[str, list[float]] = {name: [] for name in runners}
     walls: dict[str, list[float]] = {name: [] for name in runners}
@@ -258,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name:<12} {m['precision']:9.4f} {m['recall']:7.4f} {m['f1']:7.4f} {pps:8.1f} {wall_pps:8.1f}"
         )
+    typed.outcomes.clear()
     ratio = (
         results["extractors"]["ours"]["pages_per_s"]
         / results["extractors"]["trafilatura"]["pages_per_s"]
@@ -275,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"fixtures {name:<12} {counts}")
     if not args.no_wcxb:
-        results["wcxb_dev"] = wcxb_section(runners, args.wcxb_limit)
+        results["wcxb_dev"] = wcxb_section(runners, args.wcxb_limit, typed)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2), encoding="utf-8")

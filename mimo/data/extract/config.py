@@ -46,6 +46,7 @@ class ExtractOutcome:
     n_formulas: int = 0
     n_code_blocks: int = 0
     page_type: str | None = None  # with ExtractConfig.page_types: article, forum, product, ...
+    quality: float | None = None  # with ExtractConfig.page_types: confidence that the text is complete
     encoding: str | None = None
     extraction_ms: float = 0.0  # wall time: reported as metadata, never stored in an artifact's files
 

@@ -25,9 +25,11 @@ from mimo.data.extract.config import ExtractConfig, ExtractOutcome
 from mimo.data.extract.decode import decode_html, is_binary
 from mimo.data.extract.forums import merge_forum_posts
 from mimo.data.extract.math import protect_math
+from mimo.data.extract.pagetype import PageType
 from mimo.data.extract.pagetype_model import predict_page_type
 from mimo.data.extract.placeholders import PlaceholderTable
 from mimo.data.extract.profiles import finish_typed, prepare_typed, typed_config
+from mimo.data.extract.quality import extraction_quality, visible_words
 from mimo.data.language import detect_language
 
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
@@ -99,13 +101,14 @@ def _run_trafilatura(root: HtmlElement, url: str | None, config: ExtractConfig) 
 
 
 def extract_tree(root: HtmlElement, html: str, url: str | None,
-                 config: ExtractConfig) -> tuple[str, str | None, int, int, str | None]:
-    """Extraction proper on a parsed tree: (text, title, n_formulas, n_code_blocks, page type or
-    ``None`` when ``config.page_types`` is off)."""
+                 config: ExtractConfig) -> tuple[str, str | None, int, int, PageType | None, int]:
+    """Extraction proper on a parsed tree: (text, title, n_formulas, n_code_blocks, page type and the
+    page's visible words; ``None``, 0 when ``config.page_types`` is off)."""
     title = page_title(root)
-    kind = None
+    page_type, page_words, kind = None, 0, None
     if config.page_types:  # on the raw tree, before anything is changed
-        kind = predict_page_type(root, html, url).kind
+        page_type, page_words = predict_page_type(root, html, url), visible_words(root)
+        kind = page_type.kind
         config = typed_config(kind, config)
     heads = headline_candidates(root, title)
     own_urls = page_urls(root, url)
@@ -121,7 +124,7 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
         text, _ = finish_typed(kind, text, collected, root)
     text = drop_boilerplate_lines(drop_headline(text, heads), own_urls)
     text, n_math, n_code = table.restore(text)
-    return text.strip(), title, n_math, n_code, kind
+    return text.strip(), title, n_math, n_code, page_type, page_words
 
 
 def extract_html(html: str | bytes, url: str | None = None, config: ExtractConfig = _DEFAULT,
@@ -140,7 +143,7 @@ def extract_html(html: str | bytes, url: str | None = None, config: ExtractConfi
         text, encoding = _to_text(html, charset_hint)
         root = parse_html(text)
         try:
-            out, title, n_math, n_code, kind = extract_tree(root, text, url, config)
+            out, title, n_math, n_code, page_type, page_words = extract_tree(root, text, url, config)
         except RecursionError:
             raise SkipDocument("parse_error") from None
         if len(out) < max(1, config.min_text_chars):
@@ -153,5 +156,8 @@ def extract_html(html: str | bytes, url: str | None = None, config: ExtractConfi
                                       extraction_ms=(time.perf_counter() - t0) * 1000)
     lang, score = detect_language(out)
     return ExtractOutcome(text=out, skip_reason=None, title=title, language=lang,
-                          language_score=score, n_formulas=n_math, n_code_blocks=n_code, page_type=kind,
+                          language_score=score, n_formulas=n_math, n_code_blocks=n_code,
+                          page_type=page_type.kind if page_type else None,
+                          quality=extraction_quality(len(out.split()), page_words, page_type.kind,
+                                                     page_type.confidence) if page_type else None,
                           encoding=encoding, extraction_ms=(time.perf_counter() - t0) * 1000)

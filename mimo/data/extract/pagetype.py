@@ -57,6 +57,7 @@ class PageType:
 
     kind: str
     source: str
+    confidence: float = 1.0  # the learned model's probability of ``kind``; 1.0 for a rule
 
 
 def _url_type(url: str | None) -> str | None:

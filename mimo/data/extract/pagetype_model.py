@@ -24,7 +24,14 @@ import xxhash
 from lxml import etree
 from lxml.html import HtmlElement
 
-from mimo.data.extract.pagetype import PAGE_TYPES, PageType, _dom_type, _structured_type, _url_type, ld_types
+from mimo.data.extract.pagetype import (
+    PAGE_TYPES,
+    PageType,
+    _dom_type,
+    _structured_type,
+    _url_type,
+    ld_types,
+)
 
 WEIGHTS = Path(__file__).with_name("pagetype_weights.npz")
 BUCKETS = 1 << 14
@@ -85,7 +92,10 @@ def predict_page_type(root: HtmlElement, html: str, url: str | None = None) -> P
     weight, bias = model
     ids = np.unique(_ids(page_features(root, html, url)))
     logits = weight[ids].sum(axis=0) + bias
-    return PageType(PAGE_TYPES[int(np.argmax(logits))], "model")
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    best = int(np.argmax(probs))
+    return PageType(PAGE_TYPES[best], "model", float(probs[best]))
 
 
 def train(rows: list[tuple[list[str], int]], epochs: int = 60, lr: float = 0.05, l2: float = 0.03,
