@@ -20,7 +20,9 @@ PAGE_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("url", pa.string()), ("text", pa.large_string()), ("title", pa.string()),
     ("language", pa.string()), ("language_score", pa.float32()), ("n_formulas", pa.int32()),
     ("n_code_blocks", pa.int32()), ("encoding", pa.string()), ("warc_file", pa.string()), ("record_id", pa.string()), ("date", pa.string()),
+    ("page_type", pa.string()), ("extraction_quality", pa.float32()),
 ])
+LOW_QUALITY = 0.5  # pages below this extraction-quality score are counted in the metadata
 
 
 class ExtractionConfig(dg.Config):
@@ -30,6 +32,7 @@ class ExtractionConfig(dg.Config):
     memory_limit_mb: int = 2048
     max_html_bytes: int = 5_000_000
     favor_precision: bool = False
+    page_types: bool = True  # classify each page and extract with its type's settings
     workers: int = 1
     progress_every: int = 50
 
@@ -60,8 +63,9 @@ def _extract_all(rows: list[dict], cfg: ExtractConfig, workers: int, log, every:
     deps=["crawl_warc"],
     group_name="pretrain_data",
     kinds={"parquet"},
-    code_version="extract-v2",  # v2: no timing column (content-only pages.parquet)
-    description="Main text of each HTML page with LaTeX and code blocks kept (trafilatura + math/code pre-pass).",
+    code_version="extract-v3",  # v3: page-type-aware extraction, page_type and extraction_quality columns
+    description="Main text of each HTML page with LaTeX and code blocks kept (trafilatura + math/code pre-pass), "
+                "extracted by page type, with a per-page quality score.",
 )
 def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig, lake: LakeResource) -> dg.MaterializeResult:
     meter = MemoryMeter()
@@ -70,7 +74,8 @@ def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig,
     lake_obj = lake.lake()
     records = lake_obj.read_parquet(f"{upstream['path']}/records.parquet").to_pylist()
     cfg = ExtractConfig(timeout_s=config.timeout_s, memory_limit_mb=config.memory_limit_mb,
-                        max_html_bytes=config.max_html_bytes, favor_precision=config.favor_precision)
+                        max_html_bytes=config.max_html_bytes, favor_precision=config.favor_precision,
+                        page_types=config.page_types)
 
     def write(tmp: str) -> WriteStats:
         t0 = time.perf_counter()
@@ -80,6 +85,7 @@ def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig,
         skips: dict[str, list] = {f.name: [] for f in SKIP_SCHEMA}
         reasons: Counter[str] = Counter()
         languages: Counter[str] = Counter()
+        page_types: Counter[str] = Counter()
         for rec, out in zip(records, outcomes):
             if out.skip_reason:
                 reasons[out.skip_reason] += 1
@@ -89,12 +95,14 @@ def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig,
                     skips[key].append(value)
                 continue
             languages[out.language or "unknown"] += 1
+            page_types[out.page_type or "untyped"] += 1
             for key, value in (("doc_id", f"{rec['warc_file']}@{rec['offset']}"), ("url", rec["url"]),
                                ("text", out.text), ("title", out.title), ("language", out.language),
                                ("language_score", out.language_score), ("n_formulas", out.n_formulas),
                                ("n_code_blocks", out.n_code_blocks), ("encoding", out.encoding),
                                ("warc_file", rec["warc_file"]),
-                               ("record_id", rec["record_id"]), ("date", rec["date"])):
+                               ("record_id", rec["record_id"]), ("date", rec["date"]),
+                               ("page_type", out.page_type), ("extraction_quality", out.quality)):
                 pages[key].append(value)
         lake_obj.write_parquet(pa.table(pages, schema=PAGE_SCHEMA), f"{tmp}/pages.parquet")
         lake_obj.write_parquet(pa.table(skips, schema=SKIP_SCHEMA), f"{tmp}/skips.parquet")
@@ -105,6 +113,8 @@ def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig,
             "skip_reasons": dict(reasons), "languages": dict(languages.most_common(10)),
             "formulas_total": sum(pages["n_formulas"]), "code_blocks_total": sum(pages["n_code_blocks"]),
             "pages_with_math": sum(1 for x in pages["n_formulas"] if x), "pages_with_code": sum(1 for x in pages["n_code_blocks"] if x),
+            "page_types": dict(page_types.most_common()),
+            "low_quality_pages": sum(1 for q in pages["extraction_quality"] if q is not None and q < LOW_QUALITY),
             "pages_per_s": round(len(records) / max(elapsed, 1e-9), 2), "token_counter": TOKEN_COUNTER,
             "extraction_seconds": round(elapsed, 2),
             **timing_summary((o.extraction_ms for o in outcomes), "extraction_ms", digits=1),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ def scorer() -> Any:
 
 
 def load(limit: int | None = None) -> tuple[dict[str, bytes], dict[str, dict]]:
-    """(file id -> raw HTML bytes, file id -> ground truth as the scorer loads it)."""
+    """(file id -> raw HTML bytes, file id -> ground truth as the scorer loads it, plus the page's
+    ``url`` as the crawl would give it, ``None`` where the benchmark has none)."""
     truth = scorer().load_ground_truth("dev")
     ids = sorted(truth)[:limit] if limit else sorted(truth)
     pages = {}
@@ -31,6 +33,8 @@ def load(limit: int | None = None) -> tuple[dict[str, bytes], dict[str, dict]]:
         path = WCXB_DIR / "dev" / "html" / f"{fid}.html.gz"
         if path.exists():
             pages[fid] = gzip.decompress(path.read_bytes())
+            record = json.loads((WCXB_DIR / "dev" / "ground-truth" / f"{fid}.json").read_text(encoding="utf-8"))
+            truth[fid] = {**truth[fid], "url": record.get("url")}
     return pages, {k: truth[k] for k in pages}
 
 

@@ -40,7 +40,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     if not args.paths and not args.warc:
         print("error: give HTML files or --warc FILE", file=sys.stderr)
         return 2
-    return run_extract_cli(args.paths, args.warc, guarded=not args.unguarded)
+    return run_extract_cli(args.paths, args.warc, guarded=not args.unguarded, page_types=not args.no_page_types)
 
 
 def _cmd_crawl(args: argparse.Namespace) -> int:
@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="HTML files (.html or .html.gz)")
     p.add_argument("--warc", action="append", default=[], help="a WARC file (repeatable)")
     p.add_argument("--unguarded", action="store_true", help="extract in-process (no time/memory guard)")
+    p.add_argument("--no-page-types", action="store_true",
+                   help="one setting for every page instead of extraction by page type")
     p.set_defaults(fn=_cmd_extract)
     p = sub.add_parser("crawl", help="crawl helpers")
     crawl_sub = p.add_subparsers(dest="crawl_command", required=True)

@@ -222,7 +222,9 @@ def test_cli_html_and_gz(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     rows = [json.loads(line) for line in buf.getvalue().splitlines()]
     assert [r["path"] for r in rows] == [str(a), str(b)]
     assert set(rows[0]) == {"path", "url", "text", "title", "language", "n_formulas", "n_code_blocks",
-                            "skip_reason"}
+                            "page_type", "extraction_quality", "skip_reason"}
+    assert rows[0]["page_type"] in ("article", "documentation", "forum", "service", "listing", "product",
+                                    "collection") and 0 < rows[0]["extraction_quality"] <= 1
     assert rows[0]["n_formulas"] == 1 and rows[0]["n_code_blocks"] == 1 and "$x_1$" in rows[0]["text"]
     assert rows[1]["skip_reason"] is None and "Zweite Seite." in rows[1]["text"]
 
@@ -259,7 +261,11 @@ def test_mimo_cli_extract_subprocess(tmp_path: Path) -> None:
                           text=True, timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     row = json.loads(proc.stdout.splitlines()[0])
-    assert "Via the main CLI." in row["text"]
+    assert "Via the main CLI." in row["text"] and row["page_type"]
+    untyped = subprocess.run([sys.executable, "-m", "mimo.cli", "extract", "--no-page-types", str(a)],
+                             capture_output=True, check=False, text=True, timeout=120, cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert json.loads(untyped.stdout.splitlines()[0])["page_type"] is None
     missing = subprocess.run([sys.executable, "-m", "mimo.cli", "extract", str(tmp_path / "nope.html")],
                              capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr

@@ -1,12 +1,13 @@
-"""Extraction by page type: a listing keeps every card, a product page with an empty body takes its
-JSON-LD description (malformed blocks are skipped), forums keep replies, and the quality score is 0
-for nothing, higher for a complete-looking text than for a fragment."""
+"""Extraction by page type: a listing keeps every card and a service page every section (merged
+content blocks), a collection its category text, a product page with an empty body takes its JSON-LD
+description (malformed blocks are skipped), forums keep replies, math pages keep the recall pass, and
+the quality score is 0 for nothing, higher for a complete-looking text than for a fragment."""
 
 from mimo.data.extract import ExtractConfig, extract_html
 from mimo.data.extract.core import parse_html
-from mimo.data.extract.listing import repeated_items
-from mimo.data.extract.profiles import finish_typed, typed_config
+from mimo.data.extract.profiles import extract_typed, typed_config
 from mimo.data.extract.quality import extraction_quality
+from mimo.data.extract.sections import category_intro, merged_sections
 from mimo.data.extract.structured import json_ld_objects, longest_text
 
 
@@ -16,13 +17,33 @@ def _cards(n):
                    "</article>" for i in range(n))
 
 
-def test_repeated_items_keep_every_card_but_not_navigation():
+def test_merged_sections_keep_every_card_but_not_navigation():
     nav = "<nav>" + "".join(f'<div class="item"><a href="/n{i}">Menu entry {i} with several words here ok</a></div>'
                             for i in range(9)) + "</nav>"
-    root = parse_html(f"<html><body>{nav}<main>{_cards(6)}</main></body></html>")
-    text = repeated_items(root)
-    assert all(f"Story number {i}" in text for i in range(6)) and "Menu entry" not in text
-    assert repeated_items(parse_html("<html><body><p>one paragraph only</p></body></html>")) == ""
+    foot = '<div class="footer">Copyright and a long list of legal words that nobody reads at all</div>'
+    root = parse_html(f"<html><body>{nav}<main>{_cards(6)}</main>{foot}</body></html>")
+    text = merged_sections(root)
+    assert all(f"Story number {i}" in text for i in range(6))
+    assert "Menu entry" not in text and "Copyright" not in text
+    assert text.index("Story number 0") < text.index("Story number 5")  # page order
+    assert merged_sections(parse_html("<html><body><p>short</p></body></html>")) == ""
+
+
+def test_service_page_keeps_every_section():
+    sections = "".join(f'<section class="offer"><h2>Offer {i}</h2><p>We plan, build and run the '
+                       f"{i}th kind of harbour system for towns and ports of every size.</p></section>"
+                       for i in range(7))
+    html = (f'<html><head><title>Services</title></head><body><div class="hero"><h1>Harbour services</h1>'
+            f"</div>{sections}</body></html>")
+    out = extract_html(html, url="https://firm.example.com/services/", config=ExtractConfig(page_types=True))
+    assert out.page_type == "service" and all(f"{i}th kind" in out.text for i in range(7))
+
+
+def test_category_intro_is_found():
+    root = parse_html('<html><body><div class="collection-description"><p>Boots for wet trails, '
+                      "picked by our team for grip, warmth and a dry lining.</p></div></body></html>")
+    assert category_intro(root).startswith("Boots for wet trails")
+    assert category_intro(parse_html("<html><body><p>nothing</p></body></html>")) == ""
 
 
 def test_listing_page_keeps_all_cards_when_typed():
@@ -39,14 +60,17 @@ def test_product_json_ld_description_and_malformed_blocks():
                       "<body><div>Buy</div></body></html>")
     objects, bad = json_ld_objects(root)
     assert bad == 1 and longest_text(objects, {"Product"}, "description").startswith("Waterproof boots with a grippy")
-    text, step = finish_typed("product", "Buy", "", root)
+    text, step = extract_typed("product", root, None, typed_config("product", ExtractConfig()))
     assert step == "json-ld" and "grippy sole" in text
-    assert finish_typed("article", "Buy", "", root) == ("Buy", "main")
+    assert "grippy" not in extract_typed("article", root, None, ExtractConfig())[0]
 
 
-def test_forum_profile_keeps_replies_and_others_keep_the_config():
-    assert typed_config("forum", ExtractConfig()).include_comments
-    assert typed_config("article", ExtractConfig()) == ExtractConfig()
+def test_typed_settings():
+    forum = typed_config("forum", ExtractConfig())
+    assert forum.include_comments and not forum.favor_recall and not forum.fast  # balanced, with fallbacks
+    assert not typed_config("article", ExtractConfig()).fast
+    assert typed_config("article", ExtractConfig(), protected=True) == ExtractConfig()  # math/code: recall pass
+    assert not typed_config("documentation", ExtractConfig(), protected=True).fast
 
 
 def test_quality_score_orders_complete_texts_above_fragments():
@@ -54,3 +78,18 @@ def test_quality_score_orders_complete_texts_above_fragments():
     full = extraction_quality(1200, 1600, "article", 0.9)
     fragment = extraction_quality(12, 1600, "article", 0.9)
     assert 0 <= fragment < full <= 1
+
+
+def test_bad_input_by_type_is_a_reason_or_a_fallback():
+    typed = ExtractConfig(page_types=True)
+    spa = '<html><head><title>App</title><script>window.boot()</script></head><body><div id="root"></div></body></html>'
+    out = extract_html(spa, url="https://app.example.com/", config=typed)
+    assert out.text is None and out.skip_reason == "empty"  # counted, never a silent empty text
+    cards = "".join(f'<div class="card"><h3>Item {i}</h3><p>A short summary of item {i} for the list.</p></div>'
+                    for i in range(20_000))
+    huge = f"<html><body><main>{cards}</main></body></html>"
+    out = extract_html(huge, url="https://shop.example.com/list/", config=typed)
+    assert out.skip_reason is None and "Item 0" in out.text
+    unknown = extract_html("<html><body><p>" + "plain words " * 40 + "</p></body></html>", config=typed)
+    assert unknown.page_type in ("article", "documentation", "forum", "service", "listing", "product", "collection")
+    assert unknown.text and 0 < unknown.quality <= 1

@@ -45,7 +45,7 @@ def _read_html_file(path: str) -> bytes:
 def _line(path: str, url: str | None, out: ExtractOutcome) -> dict[str, Any]:
     return {"path": path, "url": url, "text": out.text, "title": out.title, "language": out.language,
             "n_formulas": out.n_formulas, "n_code_blocks": out.n_code_blocks,
-            "skip_reason": out.skip_reason}
+            "page_type": out.page_type, "extraction_quality": out.quality, "skip_reason": out.skip_reason}
 
 
 def _iter_warc(path: str, extract: Extractor) -> Iterator[dict[str, Any]]:
@@ -57,7 +57,8 @@ def _iter_warc(path: str, extract: Extractor) -> Iterator[dict[str, Any]]:
             reason = getattr(rec, "skip_reason", None)
             if reason is not None:
                 yield {"path": path, "url": url, "text": None, "title": None, "language": None,
-                       "n_formulas": 0, "n_code_blocks": 0, "skip_reason": str(reason)}
+                       "n_formulas": 0, "n_code_blocks": 0, "page_type": None, "extraction_quality": None,
+                       "skip_reason": str(reason)}
                 continue
             yield _line(path, url, extract(rec.payload, url, getattr(rec, "http_charset", None)))
     except WarcInputError as exc:
@@ -67,10 +68,12 @@ def _iter_warc(path: str, extract: Extractor) -> Iterator[dict[str, Any]]:
 
 
 def run_extract_cli(paths: list[str], warc: list[str] | None, guarded: bool,
-                    stdout: TextIO | None = None) -> int:
+                    stdout: TextIO | None = None, page_types: bool = True) -> int:
     """Print one JSON line per document of ``paths`` (.html/.html.gz) and ``warc`` files.
 
-    Returns 0, or 2 after one error line on stderr when a path is missing or unreadable."""
+    Pages are extracted by page type unless ``page_types`` is off. Returns 0, or 2 after one error
+    line on stderr when a path is missing or unreadable."""
+    config = ExtractConfig(page_types=page_types)
     out = stdout or sys.stdout
     warcs = list(warc or [])
     try:
@@ -80,10 +83,10 @@ def run_extract_cli(paths: list[str], warc: list[str] | None, guarded: bool,
             _check_path(w, "WARC file")
         with ExitStack() as stack:
             if guarded:
-                guard = stack.enter_context(GuardedExtractor(ExtractConfig()))
+                guard = stack.enter_context(GuardedExtractor(config))
                 extract: Extractor = lambda payload, url, hint: guard.extract(payload, url, hint)
             else:
-                extract = lambda payload, url, hint: extract_html(payload, url, charset_hint=hint)
+                extract = lambda payload, url, hint: extract_html(payload, url, config=config, charset_hint=hint)
             for p in paths:
                 res = extract(_read_html_file(p), None, None)
                 out.write(json.dumps(_line(p, None, res), ensure_ascii=False) + "\n")

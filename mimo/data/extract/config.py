@@ -24,6 +24,7 @@ class ExtractConfig:
     """Settings of one extractor; frozen so it can be shared and sent to workers."""
 
     favor_precision: bool = False
+    favor_recall: bool = True  # trafilatura's recall mode (ignored when favor_precision is set)
     include_tables: bool = True
     include_comments: bool = False  # forum threads: replies are the content
     fast: bool = True  # False: trafilatura may fall back to readability / jusText

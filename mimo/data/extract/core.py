@@ -8,7 +8,6 @@ import re
 import time
 
 import lxml.html
-import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
 
@@ -24,11 +23,12 @@ from mimo.data.extract.code import protect_code
 from mimo.data.extract.config import ExtractConfig, ExtractOutcome
 from mimo.data.extract.decode import decode_html, is_binary
 from mimo.data.extract.forums import merge_forum_posts
+from mimo.data.extract.mainpass import run_trafilatura
 from mimo.data.extract.math import protect_math
 from mimo.data.extract.pagetype import PageType
 from mimo.data.extract.pagetype_model import predict_page_type
 from mimo.data.extract.placeholders import PlaceholderTable
-from mimo.data.extract.profiles import finish_typed, prepare_typed, typed_config
+from mimo.data.extract.profiles import extract_typed, typed_config
 from mimo.data.extract.quality import extraction_quality, visible_words
 from mimo.data.language import detect_language
 
@@ -89,17 +89,6 @@ def page_title(root: HtmlElement) -> str | None:
     return None
 
 
-def _run_trafilatura(root: HtmlElement, url: str | None, config: ExtractConfig) -> str:
-    # fast=True skips trafilatura's fallback extractors: better F1 on the article benchmark and
-    # twice the speed; favor_recall is the better balance unless precision is asked for
-    text = trafilatura.extract(
-        root, url=url, include_comments=config.include_comments, include_tables=config.include_tables,
-        favor_precision=config.favor_precision, favor_recall=not config.favor_precision,
-        fast=config.fast, output_format="txt", with_metadata=False, deduplicate=False,
-    )
-    return text or ""
-
-
 def extract_tree(root: HtmlElement, html: str, url: str | None,
                  config: ExtractConfig) -> tuple[str, str | None, int, int, PageType | None, int]:
     """Extraction proper on a parsed tree: (text, title, n_formulas, n_code_blocks, page type and the
@@ -109,7 +98,6 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     if config.page_types:  # on the raw tree, before anything is changed
         page_type, page_words = predict_page_type(root, html, url), visible_words(root)
         kind = page_type.kind
-        config = typed_config(kind, config)
     heads = headline_candidates(root, title)
     own_urls = page_urls(root, url)
     table = PlaceholderTable.for_document(html)
@@ -118,10 +106,10 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     prune_boilerplate(root, html)
     if not merge_forum_posts(root, html):
         merge_split_bodies(root)
-    collected = prepare_typed(kind, root) if kind else ""
-    text = _run_trafilatura(root, url, config)
     if kind:
-        text, _ = finish_typed(kind, text, collected, root)
+        text, _ = extract_typed(kind, root, url, typed_config(kind, config, bool(table.items)))
+    else:
+        text = run_trafilatura(root, url, config)
     text = drop_boilerplate_lines(drop_headline(text, heads), own_urls)
     text, n_math, n_code = table.restore(text)
     return text.strip(), title, n_math, n_code, page_type, page_words

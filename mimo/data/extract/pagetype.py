@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from lxml import etree
@@ -81,12 +82,13 @@ def _url_type(url: str | None) -> str | None:
     return None
 
 
-def ld_types(html: str) -> set[str]:
+@lru_cache(maxsize=4)
+def ld_types(html: str) -> frozenset[str]:
     """Every JSON-LD / microdata ``@type`` named in the page (a regex scan: malformed JSON-LD is fine)."""
     found: set[str] = set()
     for value in _LD_TYPE.findall(html):
         found.update(t for t in re.findall(r'"([^"]+)"', value))
-    return found
+    return frozenset(found)
 
 
 def _structured_type(root: HtmlElement, html: str) -> tuple[str, str] | None:
@@ -111,15 +113,20 @@ def _structured_type(root: HtmlElement, html: str) -> tuple[str, str] | None:
     return None
 
 
-def _dom_type(root: HtmlElement, html: str) -> str | None:
+def prose_and_links(root: HtmlElement) -> tuple[int, int]:
+    """Words inside ``<p>`` and the number of links with an ``href``."""
+    return sum(len(t.split()) for t in _P_TEXT(root)), len(_LINKS(root))
+
+
+def _dom_type(root: HtmlElement, html: str, prose: tuple[int, int] | None = None) -> str | None:
     cards = len(_CARD_CLASS(root)) if "product" in html else 0
     if cards >= 5 and _CART.search(html):
         return "collection"
     n_code = len(_CODE(root)) if ("<pre" in html or "<code" in html) else 0
     if n_code >= 3 and _DOCS_NAV.search(html):
         return "documentation"
-    p_words = sum(len(t.split()) for t in _P_TEXT(root))
-    if p_words < 30 and len(_LINKS(root)) >= 3 * max(p_words, 1):
+    p_words, links = prose if prose is not None else prose_and_links(root)
+    if p_words < 30 and links >= 3 * max(p_words, 1):
         return "listing"
     return None
 

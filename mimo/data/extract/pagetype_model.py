@@ -31,6 +31,7 @@ from mimo.data.extract.pagetype import (
     _structured_type,
     _url_type,
     ld_types,
+    prose_and_links,
 )
 
 WEIGHTS = Path(__file__).with_name("pagetype_weights.npz")
@@ -41,8 +42,6 @@ _ATTRS = etree.XPath("//@class|//@id")
 _TAGS = ("article", "section", "form", "table", "pre", "code", "li", "h1", "h2", "h3", "aside", "nav", "button",
          "input", "img", "time", "p", "blockquote", "dl", "select", "iframe", "svg")
 _TITLE = etree.XPath("//head/title//text()|//meta[@name='description']/@content")
-_P_TEXT = etree.XPath("//p//text()")
-_LINKS = etree.XPath("//a[@href]")
 
 
 def _bucket(n: float) -> int:
@@ -51,20 +50,17 @@ def _bucket(n: float) -> int:
 
 def page_features(root: HtmlElement, html: str, url: str | None) -> list[str]:
     """The page's feature strings (module docstring)."""
-    feats = [f"url:{_url_type(url)}", f"dom:{_dom_type(root, html)}"]
+    p_words, links = prose_and_links(root)
+    feats = [f"url:{_url_type(url)}", f"dom:{_dom_type(root, html, (p_words, links))}"]
     structured = _structured_type(root, html)
     feats.append(f"rule:{structured[0] if structured else None}")
     feats += [f"ld:{t}" for t in ld_types(html)] if '"@type"' in html else []
     if url:
         feats += [f"u:{w}" for w in _WORDS.findall(re.sub(r"^[a-z]+://[^/]+", "", url.lower()))]
-    words: Counter[str] = Counter()
-    for attr in _ATTRS(root):
-        words.update(w for w in _WORDS.findall(_CAMEL.sub(" ", str(attr)).lower()))
+    words = Counter(_WORDS.findall(_CAMEL.sub(" ", " ".join(_ATTRS(root))).lower()))
     feats += [f"c:{w}" for w in words] + [f"c:{w}:{_bucket(n)}" for w, n in words.items() if n >= 3]
-    counts = Counter(el.tag for el in root.iter() if isinstance(el.tag, str))
+    counts = Counter(el.tag for el in root.iter(*_TAGS))
     feats += [f"t:{t}:{_bucket(counts.get(t, 0))}" for t in _TAGS]
-    p_words = sum(len(t.split()) for t in _P_TEXT(root))
-    links = len(_LINKS(root))
     feats += [f"pw:{_bucket(p_words)}", f"ln:{_bucket(links)}", f"lr:{_bucket(10 * links / max(p_words, 1))}"]
     feats += [f"w:{w}" for w in set(_WORDS.findall(" ".join(str(t) for t in _TITLE(root)[:3]).lower()))]
     return feats

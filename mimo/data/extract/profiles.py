@@ -1,11 +1,14 @@
 """Extraction by page type: the trafilatura settings and the extra steps that fit each type.
 
-:func:`typed_config` gives the settings of a type (forum threads keep their replies, service and
-listing pages favour recall); :func:`finish_typed` runs after the main-content pass on the same
-(protected) tree: listing and collection pages take the largest group of repeated items when it holds
-much more text than the main-content pass found; product pages fall back to the JSON-LD description
-when the page body gave little. Every choice is measured per type on the WCXB development split
-(``bench/bench_extraction.py``).
+- :func:`typed_config`: typed pages use trafilatura's balanced mode with its fallback extractors
+  (better on every WCXB type than the recall-mode single pass), forum threads keep their replies;
+  pages with protected math or code keep the recall-mode single pass that keeps every formula.
+- :func:`extract_typed`: after the main-content pass, a short text is replaced by the page's merged
+  content blocks when those hold much more (every section of a service page, every card of a
+  listing, every post of a thread; never on product pages, whose other blocks are other products);
+  a collection gets its category text, a near-empty product page its JSON-LD description.
+
+Every choice is measured per type on the WCXB development split (``bench/bench_extraction.py``).
 """
 
 from __future__ import annotations
@@ -15,35 +18,51 @@ from dataclasses import replace
 from lxml.html import HtmlElement
 
 from mimo.data.extract.config import ExtractConfig
-from mimo.data.extract.listing import repeated_items
+from mimo.data.extract.mainpass import run_trafilatura
+from mimo.data.extract.sections import category_intro, merged_sections
 from mimo.data.extract.structured import json_ld_objects, longest_text
 
-#: trafilatura settings per page type (fields of ExtractConfig); types not listed keep the config's
+#: trafilatura settings of every typed page, then per type (fields of ExtractConfig)
+BASE_SETTINGS: dict[str, bool] = {"favor_recall": False, "fast": False}
 SETTINGS: dict[str, dict[str, bool]] = {
     "forum": {"include_comments": True},
 }
-ITEMS_TYPES = ("listing", "collection")
-ITEMS_FACTOR = 2.0  # repeated items replace the main-content text when they hold this much more
+#: types whose math/code pages keep the recall-mode single pass
+PROTECTED_TYPES = ("article",)
+#: merged sections replace a main-content text shorter than ``below`` chars when they are
+#: ``factor`` times longer (never on articles, where it costs precision on the article benchmark, nor on products,
+#: whose other blocks are other products)
+SECTIONS: dict[str, tuple[float, int]] = {
+    "service": (1.5, 6000), "listing": (1.5, 3000), "collection": (1.5, 3000),
+    "documentation": (1.5, 3000), "article": (0.0, 0), "product": (0.0, 0),
+}
+SECTIONS_DEFAULT = (2.0, 3000)
 PRODUCT_SHORT_CHARS = 100  # a product body shorter than this takes the JSON-LD description
 
 
-def typed_config(kind: str, config: ExtractConfig) -> ExtractConfig:
-    return replace(config, **SETTINGS[kind]) if kind in SETTINGS else config
+def typed_config(kind: str, config: ExtractConfig, protected: bool = False) -> ExtractConfig:
+    """The settings for a page of type ``kind`` (``protected``: the page has math or code)."""
+    if protected and kind in PROTECTED_TYPES:
+        return config
+    return replace(config, **BASE_SETTINGS, **SETTINGS.get(kind, {}))
 
 
-def prepare_typed(kind: str, root: HtmlElement) -> str:
-    """What a type collects from the tree before the main-content pass (which may change it)."""
-    return repeated_items(root) if kind in ITEMS_TYPES else ""
-
-
-def finish_typed(kind: str, text: str, collected: str, root: HtmlElement) -> tuple[str, str]:
-    """The page's text after its type's step, and which step decided (``main``, ``items``,
-    ``json-ld``)."""
-    if kind in ITEMS_TYPES and len(collected.split()) > ITEMS_FACTOR * len(text.split()):
-        return collected, "items"
+def extract_typed(kind: str, root: HtmlElement, url: str | None, config: ExtractConfig) -> tuple[str, str]:
+    """The page's text and which step decided (``main``, ``sections``, ``json-ld``);
+    ``root`` is the protected tree (trafilatura does not change it, so the steps read it after)."""
+    text, step = run_trafilatura(root, url, config), "main"
+    factor, below = SECTIONS.get(kind, SECTIONS_DEFAULT)
+    if len(text) < below:
+        sections = merged_sections(root)
+        if len(sections) > factor * len(text):
+            text, step = sections, "sections"
     if kind == "product" and len(text) < PRODUCT_SHORT_CHARS:
         objects, _ = json_ld_objects(root)
         described = longest_text(objects, {"Product", "ProductGroup", "SoftwareApplication"}, "description")
         if len(described) > len(text):
-            return described, "json-ld"
-    return text, "main"
+            text, step = described, "json-ld"
+    if kind == "collection":
+        intro = category_intro(root)
+        if intro and intro[:60] not in text:
+            text = intro + "\n\n" + text
+    return text, step

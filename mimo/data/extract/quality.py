@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import math
 
-from lxml import etree
 from lxml.html import HtmlElement
 
-_VISIBLE = etree.XPath("//body//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::noscript)]")
+_HIDDEN = ("script", "style", "noscript")
 
 #: typical main-content length in words per page type (the WCXB dev split's ground-truth medians)
 TYPICAL_WORDS = {"article": 1500, "documentation": 2400, "forum": 850, "service": 730, "collection": 580,
@@ -23,7 +22,19 @@ TYPICAL_WORDS = {"article": 1500, "documentation": 2400, "forum": 850, "service"
 
 def visible_words(root: HtmlElement) -> int:
     """Words of visible text in the page body (scripts and styles excluded)."""
-    return sum(len(t.split()) for t in _VISIBLE(root))
+    body = root.find("body")
+    if body is None:
+        return 0
+    total = sum(len(t.split()) for t in body.itertext())
+    hidden = sum(len(t.split()) for el in body.iter(*_HIDDEN) for t in _inner_text(el))
+    return total - hidden
+
+
+def _inner_text(el: HtmlElement) -> list[str]:
+    """Text inside ``el`` (its tail excluded), skipping elements nested in an outer hidden one."""
+    if any(a.tag in _HIDDEN for a in el.iterancestors()):
+        return []
+    return list(el.itertext())
 
 
 def extraction_quality(words: int, page_words: int, kind: str | None, type_confidence: float = 1.0) -> float:

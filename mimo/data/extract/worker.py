@@ -10,6 +10,8 @@ import signal
 import sys
 from multiprocessing.connection import Connection
 
+from lxml import etree
+
 from mimo.data.extract.config import ExtractConfig, ExtractOutcome
 
 _MB = 1024 * 1024
@@ -55,6 +57,8 @@ def _worker_loop(rconn: Connection, wconn: Connection, config: ExtractConfig) ->
             out = extract_html(payload, url=url, config=config, charset_hint=hint)
         except MemoryError:
             out = ExtractOutcome.skipped("memory")
+        except etree.XPathEvalError as err:  # libxml2 reports a failed allocation as "unknown error"
+            out = ExtractOutcome.skipped("memory" if str(err) == "unknown error" else "parse_error")
         except Exception:  # noqa: BLE001 - any library failure is a parse failure of this page
             out = ExtractOutcome.skipped("parse_error")
         del payload, msg
