@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mimo.data.extract.core import SkipDocument, parse_html
 from mimo.data.extract.decode import decode_html
-from mimo.data.extract.pagetype_model import _site, page_features
+from mimo.data.extract.pagetype_model import page_features, site_of
 
 
 def wcxb_page_type(record: dict) -> str:
@@ -32,5 +32,5 @@ def load_wcxb_features(root: Path) -> list[tuple[list[str], str, str]]:
         except (ValueError, SkipDocument):
             continue
         url = record.get("url")
-        rows.append((page_features(tree, text, url), wcxb_page_type(record), _site(url)))
+        rows.append((page_features(tree, text, url), wcxb_page_type(record), site_of(url)))
     return rows

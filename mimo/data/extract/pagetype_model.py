@@ -120,7 +120,8 @@ def train(rows: list[tuple[list[str], int]], epochs: int = 60, lr: float = 0.05,
     return embed.weight.detach().numpy(), bias.detach().numpy()
 
 
-def _site(url: str | None) -> str:
+def site_of(url: str | None) -> str:
+    """The host of ``url`` without ``www.`` (the unit of the held-out split)."""
     return re.sub(r"^www\.", "", (url or "").split("/")[2] if url and "://" in url else "")
 
 
