@@ -74,10 +74,12 @@ def test_typed_settings():
 
 
 def test_quality_score_orders_complete_texts_above_fragments():
-    assert extraction_quality(0, 500, "article") == 0.0
-    full = extraction_quality(1200, 1600, "article", 0.9)
-    fragment = extraction_quality(12, 1600, "article", 0.9)
+    assert extraction_quality("", 500, "article") == 0.0
+    prose = "\n".join(["A full line of running prose about the harbour and its many old boats."] * 80)
+    full = extraction_quality(prose, 1200, "article")
+    fragment = extraction_quality("Home\nShop\nAbout us", 1200, "article")
     assert 0 <= fragment < full <= 1
+    assert extraction_quality(prose, 1200, "collection") < full  # collections are harder: less confidence
 
 
 def test_bad_input_by_type_is_a_reason_or_a_fallback():

@@ -90,11 +90,11 @@ def page_title(root: HtmlElement) -> str | None:
 
 
 def extract_tree(root: HtmlElement, html: str, url: str | None,
-                 config: ExtractConfig) -> tuple[str, str | None, int, int, PageType | None, int]:
-    """Extraction proper on a parsed tree: (text, title, n_formulas, n_code_blocks, page type and the
-    page's visible words; ``None``, 0 when ``config.page_types`` is off)."""
+                 config: ExtractConfig) -> tuple[str, str | None, int, int, PageType | None, float | None]:
+    """Extraction proper on a parsed tree: (text, title, n_formulas, n_code_blocks, page type,
+    extraction quality; the last two ``None`` when ``config.page_types`` is off)."""
     title = page_title(root)
-    page_type, page_words, kind = None, 0, None
+    page_type, page_words, kind, step = None, 0, None, "main"
     if config.page_types:  # on the raw tree, before anything is changed
         page_type, page_words = predict_page_type(root, html, url), visible_words(root)
         kind = page_type.kind
@@ -107,12 +107,14 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     if not merge_forum_posts(root, html):
         merge_split_bodies(root)
     if kind:
-        text, _ = extract_typed(kind, root, url, typed_config(kind, config, bool(table.items)))
+        text, step = extract_typed(kind, root, url, typed_config(kind, config, bool(table.items)))
     else:
         text = run_trafilatura(root, url, config)
     text = drop_boilerplate_lines(drop_headline(text, heads), own_urls)
     text, n_math, n_code = table.restore(text)
-    return text.strip(), title, n_math, n_code, page_type, page_words
+    text = text.strip()
+    quality = extraction_quality(text, page_words, kind, step) if kind else None
+    return text, title, n_math, n_code, page_type, quality
 
 
 def extract_html(html: str | bytes, url: str | None = None, config: ExtractConfig = _DEFAULT,
@@ -131,7 +133,7 @@ def extract_html(html: str | bytes, url: str | None = None, config: ExtractConfi
         text, encoding = _to_text(html, charset_hint)
         root = parse_html(text)
         try:
-            out, title, n_math, n_code, page_type, page_words = extract_tree(root, text, url, config)
+            out, title, n_math, n_code, page_type, quality = extract_tree(root, text, url, config)
         except RecursionError:
             raise SkipDocument("parse_error") from None
         if len(out) < max(1, config.min_text_chars):
@@ -146,6 +148,5 @@ def extract_html(html: str | bytes, url: str | None = None, config: ExtractConfi
     return ExtractOutcome(text=out, skip_reason=None, title=title, language=lang,
                           language_score=score, n_formulas=n_math, n_code_blocks=n_code,
                           page_type=page_type.kind if page_type else None,
-                          quality=extraction_quality(len(out.split()), page_words, page_type.kind,
-                                                     page_type.confidence) if page_type else None,
+                          quality=quality,
                           encoding=encoding, extraction_ms=(time.perf_counter() - t0) * 1000)
