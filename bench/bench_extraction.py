@@ -197,6 +197,13 @@ class TypedRunner:
         return out.text
 
 
+def _auc(scored: list[tuple[float, bool]]) -> float:
+    """ROC AUC of the scores for the positive (True) rows."""
+    pos = [s for s, w in scored if w]
+    neg = [s for s, w in scored if not w]
+    return sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / max(len(pos) * len(neg), 1)
+
+
 def quality_report(typed: TypedRunner, ids: list[str], outputs: dict[str, str | None], truth: dict) -> dict[str, Any]:
     """How well the quality score flags pages with word-F1 below 0.8 (ROC AUC), and the page-type
     accuracy against the benchmark's labels: on all pages (mostly the model's training sites) and on
@@ -209,13 +216,14 @@ def quality_report(typed: TypedRunner, ids: list[str], outputs: dict[str, str | 
     f1 = _wcxb.per_page_f1(outputs, truth)
     weak = [(1.0 - (o.quality or 0.0), f1[i] < 0.8) for i, o in zip(ids, outcomes)]
     pos = [s for s, w in weak if w]
-    neg = [s for s, w in weak if not w]
-    auc = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / max(len(pos) * len(neg), 1)
+    auc = _auc(weak)
+    held = [row for row, i in zip(weak, ids) if held_out(site_of(truth[i].get("url")))]
     typed_ok = sum(o.page_type == truth[i]["page_type"] for i, o in zip(ids, outcomes))
     unseen = [o.page_type == truth[i]["page_type"] for i, o in zip(ids, outcomes)
               if held_out(site_of(truth[i].get("url")))]
     low = sorted(weak, reverse=True)[: len(weak) // 10]
     return {"weak_pages": len(pos), "quality_auc_for_f1_below_0.8": round(auc, 4),
+            "quality_auc_held_out_sites": round(_auc(held), 4),
             "weak_share_in_lowest_decile_of_quality": round(sum(w for _, w in low) / max(len(low), 1), 4),
             "page_type_accuracy": round(typed_ok / max(len(ids), 1), 4),
             "page_type_accuracy_held_out_sites": round(sum(unseen) / max(len(unseen), 1), 4),
