@@ -69,7 +69,7 @@ def test_bad_input_is_counted_never_lost(tiny_run):
     latin = [t for u, t in texts if u == "https://bad.example/latin1-labelled-utf8"]
     assert latin and "café crème" in latin[0].lower()
     typed = duckdb.sql("SELECT count(*), count(page_type), min(extraction_quality), max(extraction_quality) FROM "
-                       "read_parquet([" + ",".join(f"'{p}/pages.parquet'" for (p,) in pages) + "])").fetchone()
+                       "read_parquet([" + ",".join(f"'{p}/pages.parquet'" for (p,) in pages) + "])").fetchall()[0]
     assert typed[0] == typed[1] > 0 and 0 <= typed[2] <= typed[3] <= 1  # every page extracted by its type
     by_url = {u for u, why in planted["bad_records"].items() if why not in ("corrupt_record", "truncated_record", "mislabeled_encoding")}
     assert by_url <= set(skips)  # damaged records have no readable URL: they are counted by reason above
