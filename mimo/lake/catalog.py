@@ -161,7 +161,7 @@ def _is_lock_conflict(exc: duckdb.Error) -> bool:
 
 def _backoff_s(attempt: int, remaining_s: float) -> float:
     """Jittered exponential backoff, never past the deadline."""
-    ceiling = min(_BACKOFF_CAP_S, _BACKOFF_FIRST_S * 2**attempt)
+    ceiling = min(_BACKOFF_CAP_S, _BACKOFF_FIRST_S * 2 ** min(attempt, 16))  # no float overflow past ~1000 tries
     return max(0.0, min(remaining_s, random.uniform(_BACKOFF_FIRST_S / 2, ceiling)))
 
 
