@@ -12,6 +12,10 @@ run while it runs.
 - Cancel: when the Dagster run is interrupted the job is cancelled (``scancel`` / SIGTERM).
 - Failure: ``dg.Failure`` naming the state (FAILED, CANCELLED, TIMEOUT, ...), exit code, reason and
   the last lines of the job's log.
+- Resubmit: a job that ends in a state of ``resubmit_on`` (its time limit, a lost node, preemption:
+  what Slurm's ``--requeue`` covers) is submitted again, at most ``max_resubmits`` times; training
+  jobs resume from their newest checkpoint. Each resubmission is logged and counted in the result's
+  ``cluster/resubmits``.
 """
 
 from __future__ import annotations
@@ -113,6 +117,7 @@ class ClusterRun:
     reattached: bool = False
     dry_run: bool = False
     files: list[str] = field(default_factory=list)
+    resubmits: int = 0
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -122,7 +127,7 @@ class ClusterRun:
         return {"cluster/backend": self.handle.backend, "cluster/job_id": self.handle.job_id,
                 "cluster/job_dir": dg.MetadataValue.path(self.handle.job_dir),
                 "cluster/state": self.status.state if self.status else "UNKNOWN",
-                "cluster/reattached": self.reattached}
+                "cluster/reattached": self.reattached, "cluster/resubmits": self.resubmits}
 
     def _invocation(self) -> dg.PipesClientCompletedInvocation:
         if self.session is None:
@@ -151,12 +156,20 @@ def _context_data(context: Context, extras: Mapping[str, Any] | None) -> Any:
     return build_external_execution_context_data(context, extras)
 
 
-def failure_for(handle: JobHandle, status: JobStatus, tail_n: int = 50) -> dg.Failure:
+class JobEndedFailure(dg.Failure):
+    """The job ended without completing; ``status`` says how."""
+
+    def __init__(self, status: JobStatus, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.status = status
+
+
+def failure_for(handle: JobHandle, status: JobStatus, tail_n: int = 50) -> JobEndedFailure:
     """A ``dg.Failure`` that names why the job ended and shows the end of its log."""
     tail = tail_lines(handle.log_path, tail_n)
     desc = end_summary(handle, status) + f".\nlog: {handle.log_path}\n" + (
         f"last {tail_n} lines:\n{tail}" if tail else "(the log is empty or missing)")
-    return dg.Failure(description=desc, allow_retries=status.state != "CANCELLED", metadata={
+    return JobEndedFailure(status, description=desc, allow_retries=status.state != "CANCELLED", metadata={
         "job_id": handle.job_id, "state": status.state, "exit_code": status.exit_code or "",
         "reason": status.reason or "", "log": dg.MetadataValue.path(handle.log_path),
         "log_tail": dg.MetadataValue.md(f"```\n{tail}\n```")})
@@ -194,6 +207,8 @@ class ClusterResource(dg.ConfigurableResource):
     gpu_directive: Literal["gres", "gpus-per-node"] = "gres"
     export: str = "ALL"
     dry_run: bool = False
+    resubmit_on: list[str] = ["TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL"]
+    max_resubmits: int = 1
 
     _backends: dict[str, Backend] = PrivateAttr(default_factory=dict)
 
@@ -399,8 +414,21 @@ class ClusterResource(dg.ConfigurableResource):
             files = self.render(spec, self.new_job_dir(spec, context.run.run_id))
             context.log.info(f"dry run: wrote {', '.join(files)}; nothing submitted")
             return ClusterRun(None, dry_run=True, files=files)
-        handle, reattached = self.submit(context, spec, extras)
-        return self.watch(context, handle, reattached)
+        resubmits = 0
+        while True:
+            handle, reattached = self.submit(context, spec, extras)
+            try:
+                done = self.watch(context, handle, reattached)
+            except JobEndedFailure as exc:
+                if exc.status.state not in self.resubmit_on or resubmits >= self.max_resubmits:
+                    raise
+                resubmits += 1
+                context.log.warning(f"{end_summary(handle, exc.status)}; submitting it again "
+                                    f"({resubmits} of at most {self.max_resubmits}; log of the ended job: "
+                                    f"{handle.log_path})")
+                continue
+            done.resubmits = resubmits
+            return done
 
 
 __all__ = ["SCRIPT", "TAG_PREFIX", "ClusterResource", "ClusterRun", "JobFileMessageReader", "JobSpec", "failure_for"]

@@ -142,6 +142,27 @@ class JobSpec(BaseModel):
         return shlex.join(self.command)
 
 
+def time_limit_seconds(limit: str | None) -> float | None:
+    """Seconds of an sbatch time limit (``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM[:SS]``);
+    None when unset."""
+    if limit is None:
+        return None
+    if not _TIME.match(limit):
+        raise ValueError(f"time_limit {limit!r}: expected minutes, HH:MM:SS or D-HH:MM:SS")
+    days, _, rest = limit.rpartition("-")
+    parts = [int(x) for x in rest.split(":")]
+    if days:  # D-HH, D-HH:MM, D-HH:MM:SS
+        parts += [0] * (3 - len(parts))
+        h, m, s = parts
+        return float(int(days) * 86400 + h * 3600 + m * 60 + s)
+    if len(parts) == 1:  # minutes
+        return float(parts[0] * 60)
+    if len(parts) == 2:  # minutes:seconds
+        return float(parts[0] * 60 + parts[1])
+    h, m, s = parts
+    return float(h * 3600 + m * 60 + s)
+
+
 @dataclass
 class JobStatus:
     """Where a job stands. ``state`` uses Slurm's names (PENDING, RUNNING, COMPLETED, FAILED,

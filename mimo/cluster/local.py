@@ -3,7 +3,8 @@ asks for more than one process.
 
 A small wrapper (``python -m mimo.cluster.local JOB_DIR``) starts the command, forwards SIGTERM
 to it and records its exit code in ``exit_code.json``, so any process (a later Dagster step, a
-retried run) can tell how the job ended.
+retried run) can tell how the job ended. The spec's ``time_limit`` is enforced as Slurm does: past
+it the command gets SIGTERM, then SIGKILL after ``KILL_WAIT_S``, and the job ends ``TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from mimo.cluster.job import (
     JobStatus,
     launch_command,
     prepare_job_dir,
+    time_limit_seconds,
     write_text_atomic,
 )
 from mimo.paths import REPO_ROOT
 
 CANCELLED_MARK = "cancelled"
+KILL_WAIT_S = 30.0  # Slurm's default KillWait: SIGTERM, then SIGKILL this much later
 
 
 class LocalBackend:
@@ -50,7 +53,8 @@ class LocalBackend:
             raise ValueError(f"job {spec.name}: the local backend runs one node, the spec asks for {spec.nodes}")
         full_env = {**prepare_job_dir(spec, job_dir), **env}
         argv = launch_command(spec, ["--standalone", "--nnodes=1"])
-        launch: dict = {"argv": argv, "cwd": spec.workdir or str(REPO_ROOT), "env": full_env}
+        launch: dict = {"argv": argv, "cwd": spec.workdir or str(REPO_ROOT), "env": full_env,
+                        "time_limit": spec.time_limit, "time_limit_s": time_limit_seconds(spec.time_limit)}
         if (c := spec.companion) is not None:
             if c.nodes != 1:
                 raise ValueError(f"job {spec.name}: the local backend runs one node, the companion asks for {c.nodes}")
@@ -112,8 +116,9 @@ class LocalBackend:
         cancelled = os.path.exists(handle.path(CANCELLED_MARK))
         try:
             with open(handle.path(EXIT_CODE), encoding="utf-8") as f:
-                rc = int(json.load(f)["returncode"])
-        except (OSError, ValueError, KeyError):
+                ended = json.load(f)
+            rc = int(ended["returncode"])
+        except (OSError, ValueError, KeyError, TypeError):
             if self._process(handle) is not None:
                 return JobStatus("RUNNING")
             if self._orphans(handle):
@@ -121,6 +126,9 @@ class LocalBackend:
             return JobStatus("CANCELLED" if cancelled else "FAILED", reason="the job's processes ended "
                              "without recording an exit code (killed?)")
         code = f"{rc}:0" if rc >= 0 else f"0:{-rc}"
+        if ended.get("timed_out"):
+            limit = str(ended.get("time_limit") or "")
+            return JobStatus("TIMEOUT", code, f"time limit {limit} reached", raw={"TimeLimit": limit})
         if rc == 0:
             return JobStatus("COMPLETED", code)
         if cancelled:
@@ -171,10 +179,28 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    rc = child.wait()
+    rc, timed_out = _wait(child, launch.get("time_limit_s"), os.path.join(job_dir, LOG), launch.get("time_limit"))
     _stop(companions)
-    write_text_atomic(os.path.join(job_dir, EXIT_CODE), json.dumps({"returncode": rc}))
+    write_text_atomic(os.path.join(job_dir, EXIT_CODE), json.dumps(
+        {"returncode": rc, **({"timed_out": True, "time_limit": launch.get("time_limit")} if timed_out else {})}))
     return 0
+
+
+def _wait(child: subprocess.Popen[bytes], limit_s: float | None, log_path: str, limit: str | None) -> tuple[int, bool]:
+    """The command's exit code, and whether it was stopped at its time limit (SIGTERM, then SIGKILL)."""
+    try:
+        return child.wait(timeout=limit_s), False
+    except subprocess.TimeoutExpired:
+        pass
+    with open(log_path, "ab") as log:
+        log.write(f"[mimo] time limit {limit} reached: stopping the job (SIGTERM, SIGKILL after "
+                  f"{KILL_WAIT_S:g}s)\n".encode())
+    child.terminate()
+    try:
+        return child.wait(timeout=KILL_WAIT_S), True
+    except subprocess.TimeoutExpired:
+        child.kill()
+        return child.wait(), True
 
 
 def _start_companions(launch: dict, env: dict[str, str], job_dir: str) -> list[subprocess.Popen[bytes]]:

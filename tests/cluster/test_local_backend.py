@@ -145,3 +145,41 @@ def test_missing_command_fails_clearly(job_root, unique_name):
                          raise_on_error=False)
     msg = step_failure(res)
     assert "ended FAILED" in msg and "exit code 127:0" in msg and "/nonexistent/trainer" in msg
+
+
+def test_time_limit_seconds_reads_every_sbatch_form():
+    from mimo.cluster.job import time_limit_seconds
+
+    assert time_limit_seconds(None) is None
+    assert time_limit_seconds("90") == 5400  # minutes
+    assert time_limit_seconds("01:30") == 90  # minutes:seconds
+    assert time_limit_seconds("1:00:05") == 3605
+    assert time_limit_seconds("2-03") == 2 * 86400 + 3 * 3600
+    assert time_limit_seconds("1-00:10:00") == 86400 + 600
+    with pytest.raises(ValueError, match="time_limit"):
+        time_limit_seconds("soon")
+
+
+def test_local_job_past_its_time_limit_ends_timeout_and_is_submitted_again(tmp_path, job_root, unique_name):
+    marker = tmp_path / "hung-once"
+    spec = pipes_job_spec(unique_name, "--steps", "2", "--hang-once", str(marker), time_limit="00:02")
+    instance = dg.DagsterInstance.ephemeral()
+    res = dg.materialize([training_asset(spec)], instance=instance, resources={"cluster": cluster("local", job_root)})
+    md = {k: v.value for k, v in res.get_asset_materialization_events()[0].materialization.metadata.items()}
+    assert md["cluster/state"] == "COMPLETED" and md["cluster/resubmits"] == 1 and md["steps"] == 2
+    dirs = job_dirs(job_root, unique_name)
+    assert len(dirs) == 2  # the timed-out job and its resubmission
+    first = Path(job_root, unique_name, dirs[0])
+    assert json.loads((first / "exit_code.json").read_text())["timed_out"] is True
+    assert "time limit 00:02 reached" in (first / "job.log").read_text()
+    messages = [m for _, m in run_logs(instance, res.run_id)]
+    assert any("ended TIMEOUT: the job hit its time limit (00:02)" in m and "submitting it again" in m
+               for m in messages)
+
+
+def test_time_limit_without_resubmits_fails_naming_the_limit(tmp_path, job_root, unique_name):
+    spec = pipes_job_spec(unique_name, "--hang-once", str(tmp_path / "m"), time_limit="00:01")
+    res = dg.materialize([training_asset(spec)], resources={"cluster": cluster("local", job_root, max_resubmits=0)},
+                         raise_on_error=False)
+    msg = step_failure(res)
+    assert "ended TIMEOUT: the job hit its time limit (00:01)" in msg and "hanging" in msg

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mimo.rl.engines.config import EnginesConfig
 from mimo.rl.grpo.config import GRPOConfig
 from mimo.train.checkpoint import rng_state
+from mimo.train.stall import StallWatchdog
 
 Reporter = Callable[[str, dict[str, Any]], None]
 TIMING_KEYS = ("update_seconds", "weight_sync_seconds", "weight_sync_engine_seconds_max", "weight_sync_mb")
@@ -77,6 +78,8 @@ class RLTrainConfig(BaseModel):
     fail_nan_at_step: int | None = Field(None, ge=1)  # test hook: that step's loss is made NaN
     reward_hang_s: float = Field(0.0, ge=0)  # test hook: every reward call sleeps this long first
     kill_last_rank_at_step: int | None = Field(None, ge=1)  # test hook: the last trainer rank dies in that update
+    # every thread's stack goes to the log when a step has not ended after this long (0: off)
+    stall_dump_s: float = Field(600.0, ge=0)
 
 
 def _step_tasks(sampler: Any, by_id: dict[str, Any], num_generations: int, seed: int, limit: int,
@@ -198,6 +201,7 @@ def _train(cfg: RLTrainConfig, ranks: Any, report: Reporter) -> dict[str, Any]:
                               seed=g.seed)
     pushes = cfg.rollout_backend in ("engines", "vllm")
     with contextlib.ExitStack() as stack:
+        watchdog = stack.enter_context(StallWatchdog(cfg.stall_dump_s))
         side = rollout = None
         if ranks.is_main:
             side = open_rollout_side(cfg, trainer.model, tokenizer, sampling, report)
@@ -240,6 +244,7 @@ def _train(cfg: RLTrainConfig, ranks: Any, report: Reporter) -> dict[str, Any]:
             report("metrics", {**row, "stage": cfg.stage, "progress": round(step / g.steps, 4)})
             if step % cfg.checkpoint_every_steps == 0 or step == g.steps:
                 ckpt.save(step, sampler.state_dict(), history)
+            watchdog.beat()
     summary = {"stage": cfg.stage, "steps": step, "init_from": cfg.init_from, "problem_files": cfg.problem_files,
                "final": history[-1] if history else {}, "easy_pool_size": len(sampler.easy),
                "grpo": g.model_dump(), "trainer_ranks": ranks.world,

@@ -14,10 +14,15 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--step-s", type=float, default=0.0)  # sleep per step
     ap.add_argument("--fail-at", type=int, default=-1)  # exit 3 at this step
+    ap.add_argument("--hang-once", default="")  # marker file: hang (sleep) when it is missing, creating it
     args = ap.parse_args()
     rank = int(os.environ.get("RANK", "0"))
     print(f"job starting rank={rank} world={os.environ.get('WORLD_SIZE', '1')} "
           f"slurm_job={os.environ.get('SLURM_JOB_ID', '-')} python={sys.executable}", flush=True)
+    if args.hang_once and not os.path.exists(args.hang_once):
+        open(args.hang_once, "w").close()
+        print("hanging", flush=True)
+        time.sleep(600)
     with open_job_pipes() as pipes:
         pipes.log.info(f"training {args.steps} steps (extras {dict(pipes.extras)})")
         loss = 4.0
