@@ -288,6 +288,14 @@ def empty_mask(signatures: np.ndarray) -> np.ndarray:
     return (np.asarray(signatures) == EMPTY_VALUE).all(axis=1)
 
 
+def band_keys(rows: np.ndarray) -> np.ndarray:
+    """uint64 bucket key of each row of one band's values ``[n, rows_per_band]``."""
+    if rows.shape[1] > 1024:
+        raise ValueError("rows_per_band > 1024 not supported")
+    mult = _fixed_tables()[2][: rows.shape[1]]
+    return (rows.astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
+
+
 def lsh_candidate_pairs(
     signatures: np.ndarray, config: MinHashConfig = MinHashConfig()
 ) -> np.ndarray:
@@ -305,11 +313,10 @@ def lsh_candidate_pairs(
     valid = np.flatnonzero(~empty_mask(sig))
     sig = sig[valid]
     r = config.rows_per_band
-    mult = _fixed_tables()[2][:r]
     found = []
     for band in range(config.num_bands):
         rows = sig[:, band * r : (band + 1) * r]
-        key = (rows.astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
+        key = band_keys(rows)
         order = np.argsort(key, kind="stable")
         ks, rs = key[order], rows[order]
         same = (ks[1:] == ks[:-1]) & (rs[1:] == rs[:-1]).all(axis=1)
