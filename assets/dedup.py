@@ -3,6 +3,9 @@
 
 import time
 from collections import Counter
+from itertools import groupby
+from pathlib import Path
+from typing import Any, Literal
 
 import dagster as dg
 import numpy as np
@@ -12,7 +15,9 @@ from assets.common import MemoryMeter, WriteStats, write_artifact
 from assets.crawl import crawl_inputs_of, skipped_crawl_files
 from assets.inputs import upstream_artifact
 from assets.partitions import crawl_partitions
-from mimo.data.dedup import MinHashConfig, content_hash, minhash_dedup, normalize_url
+from mimo.data.dedup import DedupResult, MinHashConfig, content_hash, minhash_dedup, normalize_url
+from mimo.lake.storage import config_hash
+from mimo.paths import expand
 from mimo.data.tagging.features import TOKEN_COUNTER, approx_tokens
 from resources.lake import LakeResource
 
@@ -23,12 +28,19 @@ DUP_SCHEMA = pa.schema([
 
 
 class DedupConfig(dg.Config):
-    """Global dedup settings; MinHash defaults follow FineWeb (word 5-grams, 14 bands x 8 rows)."""
+    """Global dedup settings; MinHash defaults follow FineWeb (word 5-grams, 14 bands x 8 rows).
+
+    ``engine``: ``stages`` runs MinHash as bounded-memory stages on the data engine (datatrove
+    tasks, one input shard per crawl file; :mod:`mimo.data.dedup.stages`), ``in_memory`` as one
+    pass in this process. Both give the same clusters."""
 
     ngram_size: int = 5
     num_bands: int = 14
     rows_per_band: int = 8
     seed: int = 1
+    engine: Literal["stages", "in_memory"] = "stages"
+    engine_workers: int = 2
+    engine_work_root: str = "{state}/data-engine"
 
 
 def load_extracted(context: dg.AssetExecutionContext, lake: LakeResource) -> tuple[pa.Table, list[str], list[str]]:
@@ -96,7 +108,12 @@ def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, l
     survivors = np.flatnonzero(alive)
     mh_cfg = MinHashConfig(ngram_size=config.ngram_size, num_bands=config.num_bands,
                            rows_per_band=config.rows_per_band, seed=config.seed)
-    result = minhash_dedup([texts[i] for i in survivors], mh_cfg)
+    engine_meta: dict[str, Any] = {"minhash_engine": config.engine}
+    if config.engine == "stages":
+        result, engine_meta = minhash_on_engine(context, config, mh_cfg, [texts[i] for i in survivors],
+                                                [files[i] for i in survivors], upstream)
+    else:
+        result = minhash_dedup([texts[i] for i in survivors], mh_cfg)
     rep_of_cluster: dict[int, int] = {}
     for local, cid in enumerate(result.cluster_id):
         if result.keep[local]:
@@ -123,7 +140,41 @@ def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, l
             "minhash_cluster_sizes": {str(k): v for k, v in sorted(result.cluster_sizes.items())},
             "minhash_params": mh_cfg.__dict__ | {"threshold_approx": round((1 / config.num_bands) ** (1 / config.rows_per_band), 3)},
             "crawl_files": len(upstream), "crawl_files_missing": missing, "skipped_crawl_files": skipped_files,
-            "docs_per_s": round(n_in / max(elapsed, 1e-9), 1), "token_counter": TOKEN_COUNTER,
+            "docs_per_s": round(n_in / max(elapsed, 1e-9), 1), "token_counter": TOKEN_COUNTER, **engine_meta,
         })
 
     return write_artifact(context, lake, config.model_dump(), write, upstream_ids=upstream, meter=meter)
+
+
+def minhash_on_engine(context: dg.AssetExecutionContext, config: DedupConfig, mh_cfg: MinHashConfig,
+                      texts: list[str], files: list[str], upstream: list[str]) -> tuple[DedupResult, dict[str, Any]]:
+    """MinHash over ``texts`` as stages on the data engine, one shard per crawl file (in order); the
+    work directory is keyed by the inputs, so a rerun after a failure skips the completed tasks."""
+    import pyarrow.parquet as pq
+
+    from mimo.data.dedup.stages import as_dedup_result, multistage_minhash
+    from mimo.data.engine import EngineConfig
+
+    key = config_hash({"upstream": sorted(upstream), "config": config.model_dump(), "docs": len(texts)})
+    work = Path(expand(config.engine_work_root)) / "deduplicated_pages" / key
+    (work / "input").mkdir(parents=True, exist_ok=True)
+    shards, sizes, start = [], [], 0
+    for n, (_, group) in enumerate(groupby(files)):
+        size = sum(1 for _ in group)
+        path = work / "input" / f"shard-{n:05d}.parquet"
+        if not path.exists():
+            tmp = path.with_name(f"{path.name}.tmp")
+            pq.write_table(pa.table({"text": texts[start:start + size]}), tmp)
+            tmp.replace(path)
+        shards.append(str(path))
+        sizes.append(size)
+        start += size
+    engine = EngineConfig(workers=config.engine_workers)
+    res = multistage_minhash(shards, work / "stages", mh_cfg, engine)
+    context.log.info("minhash stages: " + ", ".join(f"{s.name} {s.tasks} task(s) {s.seconds:.1f}s" for s in res.stages))
+    meta = {"minhash_engine": "stages", "engine_workers": config.engine_workers, "engine_shards": len(shards),
+            "engine_work_dir": dg.MetadataValue.path(str(work)),
+            "engine_peak_rss_mb_per_worker": round(res.peak_rss_mb_per_worker, 1),
+            "engine_stages": {s.name: {"tasks": s.tasks, "seconds": round(s.seconds, 2), "max_rss_mb": s.max_rss_mb}
+                              for s in res.stages}}
+    return as_dedup_result(res, sizes), meta

@@ -19,9 +19,9 @@ renamed, so a task killed mid-write leaves nothing that a later stage reads.
 from mimo.data.dedup.stages.buckets import BucketStep
 from mimo.data.dedup.stages.clusters import ClusterStep
 from mimo.data.dedup.stages.filter import RemovedFilter
-from mimo.data.dedup.stages.pipeline import MultiStageResult, multistage_minhash
+from mimo.data.dedup.stages.pipeline import MultiStageResult, as_dedup_result, multistage_minhash
 from mimo.data.dedup.stages.reader import ParquetTextShards
 from mimo.data.dedup.stages.signatures import SignatureStep
 
 __all__ = ["BucketStep", "ClusterStep", "MultiStageResult", "ParquetTextShards", "RemovedFilter", "SignatureStep",
-           "multistage_minhash"]
+           "as_dedup_result", "multistage_minhash"]

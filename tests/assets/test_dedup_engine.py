@@ -1,0 +1,61 @@
+"""The dedup asset on the data engine gives the same corpus as the in-memory pass: a real Dagster
+instance, the default profile, real crawl files of real pages with planted near-duplicates."""
+
+from __future__ import annotations
+
+import re
+
+import dagster as dg
+import duckdb
+import pytest
+
+from mimo.data.warc import PageToWrite, write_warc
+from pipelines.definitions import build_definitions
+from pipelines.profiles import load_profile
+from pipelines.run import run_crawl_partitions
+from tests.assets.test_bad_crawl_files import _latest_meta, _pages
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def _near_copy(page: PageToWrite, n: int) -> PageToWrite:
+    """The page under another URL with one word of its main text changed (every occurrence): a
+    near-duplicate, not an exact one."""
+    html = page.payload.decode("utf-8", "replace")
+    words = re.findall(r"(?<=[ >])([a-z]{9,})(?=[ ,.])", html)
+    word = words[len(words) // 2]
+    return PageToWrite(f"https://mirror{n}.example.net/copy", re.sub(rf"\b{word}\b", "changed", html).encode())
+
+
+def _rows(meta: dict, name: str, cols: str) -> list[tuple]:
+    return duckdb.sql(f"SELECT {cols} FROM read_parquet('{meta['path']}/{name}') ORDER BY ALL").fetchall()
+
+
+def test_engine_stages_and_in_memory_pass_give_the_same_corpus(tmp_path, monkeypatch, shared_dir):
+    state = tmp_path / "state"
+    monkeypatch.setenv("MIMO_STATE_DIR", str(state))
+    pages = _pages(shared_dir, 12)
+    crawl = state / "crawl-input"
+    crawl.mkdir(parents=True)
+    write_warc(pages[:6], str(crawl / "a.warc.gz"))
+    write_warc(pages[6:] + [_near_copy(pages[1], 1), _near_copy(pages[7], 2)], str(crawl / "b.warc.gz"))
+    write_warc([_near_copy(pages[2], 3), _near_copy(pages[1], 4)], str(crawl / "c.warc.gz"))
+    defs = build_definitions(load_profile("tiny"))
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        files = defs.resources["crawl_source"].list_files()
+        instance.add_dynamic_partitions("crawl_files", files)
+        assert run_crawl_partitions(defs, instance, files, only_new=False)[0] == []
+        job = defs.resolve_job_def("corpus_job")
+        selection = {"ops": {"deduplicated_pages": {"config": {"engine": "in_memory"}}}}
+        assert job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("deduplicated_pages")],
+                                      run_config=selection).success
+        in_memory = _latest_meta(instance, "deduplicated_pages")
+        assert job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("deduplicated_pages")]).success
+        stages = _latest_meta(instance, "deduplicated_pages")
+    assert in_memory["minhash_engine"] == "in_memory" and stages["minhash_engine"] == "stages"
+    assert stages["removed_minhash"] == in_memory["removed_minhash"] >= 2  # (pages[1]'s two copies: exact dups)
+    assert stages["engine_shards"] == 3 and set(stages["engine_stages"]) == {"signatures", "buckets", "clusters", "filter"}
+    assert _rows(stages, "pages.parquet", "doc_id, text") == _rows(in_memory, "pages.parquet", "doc_id, text")
+    assert (_rows(stages, "duplicates.parquet", "doc_id, stage, duplicate_of, cluster_id")
+            == _rows(in_memory, "duplicates.parquet", "doc_id, stage, duplicate_of, cluster_id"))
