@@ -4,6 +4,7 @@
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 import pyarrow as pa
@@ -14,8 +15,9 @@ from mimo.data.tagging.annotator import DOMAINS, annotate
 from mimo.data.tagging.classifier import TaggerModel, TaggerModelConfig
 from mimo.data.tagging.features import text_stats
 from mimo.data.tagging.heuristics import HEURISTIC_FILTERS
-from mimo.data.tagging.tagger import ClassifierTagger
+from mimo.data.tagging.tagger import ClassifierTagger, LLMTagger
 from mimo.paths import expand
+from resources.generator import GeneratorResource
 from resources.lake import LakeResource
 
 
@@ -76,9 +78,13 @@ def tagger_model(context: dg.AssetExecutionContext, config: TaggerTrainConfig, l
 
 
 class TaggingConfig(dg.Config):
-    """Which tagger backend scores documents."""
+    """Which tagger backend scores documents: ``classifier`` (the small model trained by the
+    pipeline) or ``llm`` (the generator resource, e.g. a vLLM server: ``llm_batch_size`` documents
+    per call, sent ``concurrency`` requests at a time by the OpenAI backend)."""
 
-    backend: str = "classifier"  # "llm" needs the generator resource (cluster profiles)
+    backend: Literal["classifier", "llm"] = "classifier"
+    llm_batch_size: int = 64
+    llm_max_tokens: int = 96
 
 
 @dg.asset(
@@ -89,16 +95,32 @@ class TaggingConfig(dg.Config):
     description="Per-document domain, quality, knowledge density, reasoning depth and language, "
                 "plus what each heuristic filter would drop.",
 )
-def tagged_pages(context: dg.AssetExecutionContext, config: TaggingConfig, lake: LakeResource) -> dg.MaterializeResult:
-    if config.backend != "classifier":
-        raise dg.Failure(f"tagger backend {config.backend!r} needs the generator resource, not configured in this profile")
+def tagged_pages(context: dg.AssetExecutionContext, config: TaggingConfig, lake: LakeResource,
+                 generator: GeneratorResource) -> dg.MaterializeResult:
     meter = MemoryMeter()
     pages_art = upstream_artifact(context, lake, "deduplicated_pages")
     model_art = upstream_artifact(context, lake, "tagger_model")
     table = lake.lake().read_parquet(f"{pages_art['path']}/pages.parquet")
-    tagger = ClassifierTagger(TaggerModel.load(model_art["path"]))
     texts = table["text"].to_pylist()
-    tags = tagger.tag(texts)
+    llm = None
+    if config.backend == "llm":
+        llm = generator.build()
+        step = max(1, len(texts) // 10)
+
+        def progress(done: int, total: int) -> None:
+            if done % step < config.llm_batch_size or done == total:
+                context.log.info(f"llm tagger: {done}/{total} documents")
+
+        tagger = LLMTagger(llm, f"llm-tagger:{generator.model}", config.llm_batch_size, config.llm_max_tokens,
+                           progress=progress)
+    else:
+        tagger = ClassifierTagger(TaggerModel.load(model_art["path"]))
+    try:
+        tags = tagger.tag(texts)
+    finally:
+        if llm is not None:
+            llm.close()
+    tag_errors = Counter(t.error.split(":")[0] for t in tags if t.error)
     stats = [text_stats(t) for t in texts]
     would_drop: dict[str, Counter] = defaultdict(Counter)
     columns: dict[str, list] = defaultdict(list)
@@ -123,7 +145,7 @@ def tagged_pages(context: dg.AssetExecutionContext, config: TaggingConfig, lake:
     def write(tmp: str) -> WriteStats:
         lake.lake().write_parquet(tagged, f"{tmp}/pages.parquet")
         return WriteStats(row_count=tagged.num_rows, metadata={
-            "tagger": tagger.name, "domains": dict(domain_counts),
+            "tagger": tagger.name, "domains": dict(domain_counts), "tag_errors": dict(tag_errors),
             "languages": dict(Counter(table["language"].to_pylist()).most_common(8)),
             "mean_quality": round(sum(columns["quality"]) / max(len(texts), 1), 3),
             "heuristic_would_drop": {k: dict(v) for k, v in would_drop.items()},

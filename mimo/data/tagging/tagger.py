@@ -1,8 +1,8 @@
 """One tagger interface with two backends: the small trained model and an LLM tagger.
 
 ``Tagger.tag(texts)`` returns one ``TagScores`` per document. ``ClassifierTagger`` wraps the
-hashed-n-gram model trained by the pipeline (tiny profile). ``LLMTagger`` prompts any text
-generator that follows ``TextGenerator`` (the generator resource of the synthetic-data stage) for a
+hashed-n-gram model trained by the pipeline (tiny profile). ``LLMTagger`` prompts the generator
+resource (an OpenAI-compatible server such as vLLM, in batches of concurrent requests) for a
 JSON verdict, FineWeb-Edu style, and parses it strictly: an unparseable answer is reported as
 such (``parse_error``), never guessed.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,13 +57,6 @@ class ClassifierTagger:
         return out
 
 
-class TextGenerator(Protocol):
-    """The slice of the generator interface a tagger needs: chat messages in, texts out."""
-
-    def generate(self, messages: list[dict[str, str]], n: int = 1, temperature: float = 0.0,
-                 max_tokens: int = 256, **kwargs: Any) -> list[str]: ...
-
-
 TAG_PROMPT = """You are a data-quality annotator for pretraining a reasoning model.
 Read the web document below and answer with one JSON object, nothing else:
 {{"domain": one of {domains}, "quality": 0-5, "knowledge_density": 0-5, "reasoning_depth": 0-5}}
@@ -94,16 +87,42 @@ def parse_tag_answer(answer: str, tagger: str = "llm") -> TagScores:
             raise ValueError(f"unknown domain {domain!r}")
         values = {n: max(0.0, min(5.0, float(obj[n]))) for n in SCORE_NAMES}
     except (TypeError, KeyError, ValueError, json.JSONDecodeError) as exc:
-        return TagScores("general", {d: 0.0 for d in DOMAINS}, 0.0, 0.0, 0.0, tagger, error=f"parse_error: {exc}")
+        return _failed(tagger, f"parse_error: {exc}")
     return TagScores(domain, {d: float(d == domain) for d in DOMAINS}, tagger=tagger, **values)
 
 
 class LLMTagger:
-    """Tags by prompting a generator (vLLM, an OpenAI-compatible server, transformers)."""
+    """Tags by prompting a generator (an OpenAI-compatible server such as vLLM, or any
+    :class:`~mimo.generate.base.Generator`): ``batch_size`` documents per ``generate_batch`` call,
+    which the OpenAI backend sends ``concurrency`` requests at a time (the server batches them).
+    A failed request or an unparseable answer is a tag with ``error`` set, counted, never guessed."""
 
-    def __init__(self, generator: TextGenerator, name: str = "llm-tagger"):
-        self.generator = generator
-        self.name = name
+    def __init__(self, generator: Any, name: str = "llm-tagger", batch_size: int = 64, max_tokens: int = 96,
+                 max_chars: int = 6000, progress: Callable[[int, int], None] | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.generator, self.name = generator, name
+        self.batch_size, self.max_tokens, self.max_chars = batch_size, max_tokens, max_chars
+        self.progress = progress
 
     def tag(self, texts: Sequence[str]) -> list[TagScores]:
-        return [parse_tag_answer(self.generator.generate(build_tag_messages(t))[0], self.name) for t in texts]
+        from mimo.generate.base import GenerationRequest, SamplingParams
+
+        params = SamplingParams(temperature=0.0, max_tokens=self.max_tokens)
+        out: list[TagScores] = []
+        for lo in range(0, len(texts), self.batch_size):
+            chunk = texts[lo:lo + self.batch_size]
+            requests = [GenerationRequest(build_tag_messages(t, self.max_chars), params, str(lo + k))
+                        for k, t in enumerate(chunk)]
+            for result in self.generator.generate_batch(requests):
+                if not result.ok or not result.completions:
+                    out.append(_failed(self.name, f"generation_error: {result.error or 'no completion'}"))
+                else:
+                    out.append(parse_tag_answer(result.completions[0].text, self.name))
+            if self.progress:
+                self.progress(len(out), len(texts))
+        return out
+
+
+def _failed(tagger: str, error: str) -> TagScores:
+    return TagScores("general", {d: 0.0 for d in DOMAINS}, 0.0, 0.0, 0.0, tagger, error=error)
