@@ -19,6 +19,7 @@ from mimo.data.dedup import DedupResult, MinHashConfig, content_hash, minhash_de
 from mimo.lake.storage import config_hash
 from mimo.paths import expand
 from mimo.data.tagging.features import TOKEN_COUNTER, approx_tokens
+from resources.cluster import ClusterResource
 from resources.lake import LakeResource
 
 DUP_SCHEMA = pa.schema([
@@ -31,16 +32,19 @@ class DedupConfig(dg.Config):
     """Global dedup settings; MinHash defaults follow FineWeb (word 5-grams, 14 bands x 8 rows).
 
     ``engine``: ``stages`` runs MinHash as bounded-memory stages on the data engine (datatrove
-    tasks, one input shard per crawl file; :mod:`mimo.data.dedup.stages`), ``in_memory`` as one
-    pass in this process. Both give the same clusters."""
+    tasks, one input shard per crawl file; :mod:`mimo.data.dedup.stages`): local worker processes,
+    or Slurm array jobs when the cluster resource's backend is ``slurm`` (its partition, account,
+    setup lines). ``in_memory`` runs one pass in this process. Both give the same clusters."""
 
     ngram_size: int = 5
     num_bands: int = 14
     rows_per_band: int = 8
     seed: int = 1
     engine: Literal["stages", "in_memory"] = "stages"
-    engine_workers: int = 2
-    engine_work_root: str = "{state}/data-engine"
+    engine_workers: int = 2  # tasks at once (Slurm: the array's limit)
+    # where the stages keep their files ("": <cluster job_root>/data-engine on Slurm, which the
+    # compute nodes see, else {state}/data-engine)
+    engine_work_root: str = ""
 
 
 def load_extracted(context: dg.AssetExecutionContext, lake: LakeResource) -> tuple[pa.Table, list[str], list[str]]:
@@ -68,7 +72,8 @@ def load_extracted(context: dg.AssetExecutionContext, lake: LakeResource) -> tup
     code_version="dedup-v1",
     description="Pages after URL normalisation dedup, exact content dedup and global MinHash LSH near-dedup.",
 )
-def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, lake: LakeResource) -> dg.MaterializeResult:
+def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, lake: LakeResource,
+                       cluster: ClusterResource) -> dg.MaterializeResult:
     meter = MemoryMeter()
     table, upstream, missing = load_extracted(context, lake)
     skipped_files = skipped_crawl_files(crawl_inputs_of(lake.catalog(), upstream))
@@ -110,7 +115,7 @@ def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, l
                            rows_per_band=config.rows_per_band, seed=config.seed)
     engine_meta: dict[str, Any] = {"minhash_engine": config.engine}
     if config.engine == "stages":
-        result, engine_meta = minhash_on_engine(context, config, mh_cfg, [texts[i] for i in survivors],
+        result, engine_meta = minhash_on_engine(context, config, cluster, mh_cfg, [texts[i] for i in survivors],
                                                 [files[i] for i in survivors], upstream)
     else:
         result = minhash_dedup([texts[i] for i in survivors], mh_cfg)
@@ -146,8 +151,9 @@ def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, l
     return write_artifact(context, lake, config.model_dump(), write, upstream_ids=upstream, meter=meter)
 
 
-def minhash_on_engine(context: dg.AssetExecutionContext, config: DedupConfig, mh_cfg: MinHashConfig,
-                      texts: list[str], files: list[str], upstream: list[str]) -> tuple[DedupResult, dict[str, Any]]:
+def minhash_on_engine(context: dg.AssetExecutionContext, config: DedupConfig, cluster: ClusterResource,
+                      mh_cfg: MinHashConfig, texts: list[str], files: list[str],
+                      upstream: list[str]) -> tuple[DedupResult, dict[str, Any]]:
     """MinHash over ``texts`` as stages on the data engine, one shard per crawl file (in order); the
     work directory is keyed by the inputs, so a rerun after a failure skips the completed tasks."""
     import pyarrow.parquet as pq
@@ -155,8 +161,11 @@ def minhash_on_engine(context: dg.AssetExecutionContext, config: DedupConfig, mh
     from mimo.data.dedup.stages import as_dedup_result, multistage_minhash
     from mimo.data.engine import EngineConfig
 
+    engine = EngineConfig.from_cluster(cluster, workers=config.engine_workers)
+    root = config.engine_work_root or (f"{cluster.job_root}/data-engine" if engine.backend == "slurm"
+                                       else "{state}/data-engine")
     key = config_hash({"upstream": sorted(upstream), "config": config.model_dump(), "docs": len(texts)})
-    work = Path(expand(config.engine_work_root)) / "deduplicated_pages" / key
+    work = Path(expand(root)) / "deduplicated_pages" / key
     (work / "input").mkdir(parents=True, exist_ok=True)
     shards, sizes, start = [], [], 0
     for n, (_, group) in enumerate(groupby(files)):
@@ -169,10 +178,14 @@ def minhash_on_engine(context: dg.AssetExecutionContext, config: DedupConfig, mh
         shards.append(str(path))
         sizes.append(size)
         start += size
-    engine = EngineConfig(workers=config.engine_workers)
-    res = multistage_minhash(shards, work / "stages", mh_cfg, engine)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        context.log.info(f"minhash {stage}: {done}/{total} tasks done ({engine.backend})")
+
+    res = multistage_minhash(shards, work / "stages", mh_cfg, engine, progress=progress)
     context.log.info("minhash stages: " + ", ".join(f"{s.name} {s.tasks} task(s) {s.seconds:.1f}s" for s in res.stages))
-    meta = {"minhash_engine": "stages", "engine_workers": config.engine_workers, "engine_shards": len(shards),
+    meta = {"minhash_engine": "stages", "engine_backend": engine.backend, "engine_workers": config.engine_workers,
+            "engine_shards": len(shards),
             "engine_work_dir": dg.MetadataValue.path(str(work)),
             "engine_peak_rss_mb_per_worker": round(res.peak_rss_mb_per_worker, 1),
             "engine_stages": {s.name: {"tasks": s.tasks, "seconds": round(s.seconds, 2), "max_rss_mb": s.max_rss_mb}

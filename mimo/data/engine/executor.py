@@ -5,6 +5,9 @@
 Completed tasks leave datatrove's marker in ``<logging_dir>/completions``, so a rerun runs only the
 tasks that did not complete. Each task also records its peak resident memory
 (``<logging_dir>/rss/<rank>.json``), read back into :class:`StageRun`.
+
+``slurm``: the stage is an array job (:mod:`mimo.data.engine.slurm`), failed ranks relaunched
+as a new array.
 """
 
 from __future__ import annotations
@@ -27,10 +30,30 @@ class EngineConfig(BaseModel):
     """Where the data stages run."""
 
     model_config = ConfigDict(extra="forbid")
-    backend: Literal["local"] = "local"
-    workers: int = Field(1, ge=1)  # local: tasks run at once
+    backend: Literal["local", "slurm"] = "local"
+    workers: int = Field(1, ge=1)  # tasks run at once (slurm: the array's %limit)
     retries: int = Field(2, ge=0)  # a failed or killed task is started again this many times
-    task_timeout_s: float = Field(6 * 3600.0, gt=0)  # a task still running after this is killed (and retried)
+    task_timeout_s: float = Field(6 * 3600.0, gt=0)  # local: a task still running after this is killed
+    # slurm: the cluster resource's settings (partition, account, qos, setup lines, extra sbatch flags)
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    time_limit: str = "24:00:00"
+    setup: list[str] = Field(default_factory=list)
+    extra_sbatch: list[str] = Field(default_factory=list)
+    cpus_per_task: int = Field(1, ge=1)
+    mem_per_cpu_gb: int = Field(2, ge=1)
+    poll_s: float = Field(5.0, gt=0)
+
+    @classmethod
+    def from_cluster(cls, cluster: object, **kw: object) -> EngineConfig:
+        """The engine on the cluster resource's backend (``local`` or ``slurm``) and Slurm settings."""
+        backend = getattr(cluster, "backend", "local")
+        if backend != "slurm":
+            return cls(**kw)
+        return cls(backend="slurm", partition=cluster.partition, account=cluster.account, qos=cluster.qos,
+                   setup=list(cluster.setup), extra_sbatch=list(cluster.extra_sbatch),
+                   poll_s=min(5.0, float(cluster.poll_interval_s)), **kw)
 
 
 @dataclass
@@ -94,9 +117,15 @@ def run_stage(name: str, pipeline: Sequence[Callable], tasks: int, logging_dir: 
     rss_dir = logging_dir / "rss"
     steps = [*pipeline, RecordPeakMemory(str(rss_dir))]
     t0 = time.perf_counter()
-    executor = LocalPipelineExecutor(steps, tasks=tasks, workers=1, logging_dir=str(logging_dir))
-    failures = run_tasks(executor, config.workers, config.retries, config.task_timeout_s,
-                         (lambda done, total: progress(name, done, total)) if progress else None)
+    report = (lambda done, total: progress(name, done, total)) if progress else None
+    if config.backend == "slurm":
+        from mimo.data.engine.slurm import make_slurm_executor, run_slurm_tasks
+
+        executor = make_slurm_executor(steps, tasks, logging_dir, name, config)
+        failures = run_slurm_tasks(executor, config.retries, config.poll_s, report)
+    else:
+        executor = LocalPipelineExecutor(steps, tasks=tasks, workers=1, logging_dir=str(logging_dir))
+        failures = run_tasks(executor, config.workers, config.retries, config.task_timeout_s, report)
     if failures:
         raise StageFailed(name, failures, logging_dir)
     peaks = {}

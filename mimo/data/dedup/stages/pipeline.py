@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,22 +49,24 @@ def bucket_parts(records_per_band: int, max_records: int = RECORDS_PER_BUCKET_TA
 
 def multistage_minhash(shards: Sequence[str], work_dir: str | Path, config: MinHashConfig = MinHashConfig(),
                        engine: EngineConfig | None = None, max_bucket_records: int = RECORDS_PER_BUCKET_TASK,
-                       sink: Sequence[PipelineStep] = ()) -> MultiStageResult:
+                       sink: Sequence[PipelineStep] = (),
+                       progress: Callable[[str, int, int], None] | None = None) -> MultiStageResult:
     """Run signatures -> buckets -> clusters -> filter over parquet ``shards`` (column ``text``);
     ``sink``: steps after the filter (e.g. a writer). A rerun skips the tasks that completed."""
     work = str(work_dir)
     logs = Path(work) / "logs"
     n = len(shards)
     runs = [run_stage("signatures", [ParquetTextShards(shards), SignatureStep(work, config)], n,
-                      logs / "signatures", engine)]
+                      logs / "signatures", engine, progress)]
     metas = [json.loads((band_dir(work, s) / "meta.json").read_text()) for s in range(n)]
     records = sum(m["records"] for m in metas)
     parts = bucket_parts(records, max_bucket_records)
     runs.append(run_stage("buckets", [BucketStep(work, n, config.num_bands, parts)], config.num_bands * parts,
-                          logs / f"buckets-{parts}", engine))
+                          logs / f"buckets-{parts}", engine, progress))
     runs.append(run_stage("clusters", [ClusterStep(work, n, config.num_bands, parts)], 1, logs / f"clusters-{parts}",
-                          engine))
-    runs.append(run_stage("filter", [ParquetTextShards(shards), RemovedFilter(work), *sink], n, logs / "filter", engine))
+                          engine, progress))
+    runs.append(run_stage("filter", [ParquetTextShards(shards), RemovedFilter(work), *sink], n, logs / "filter", engine,
+                          progress))
     clusters = json.loads((Path(work) / "clusters.json").read_text())
     return MultiStageResult([np.load(removed_file(work, s)) for s in range(n)], sum(m["documents"] for m in metas),
                             clusters, runs, parts)
