@@ -4,6 +4,8 @@
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 import pyarrow as pa
@@ -35,6 +37,10 @@ class ExtractionConfig(dg.Config):
     page_types: bool = True  # classify each page and extract with its type's settings
     workers: int = 1
     progress_every: int = 50
+    # "pool": ``workers`` guarded extractors driven from this process; "engine": ``workers`` tasks of
+    # the data engine (mimo.data.extract.engine_steps), each a slice of the crawl file; same outcomes
+    runner: Literal["pool", "engine"] = "pool"
+    engine_work_root: str = "{state}/data-engine"
 
 
 def _extract_all(rows: list[dict], cfg: ExtractConfig, workers: int, log, every: int) -> list:
@@ -58,6 +64,25 @@ def _extract_all(rows: list[dict], cfg: ExtractConfig, workers: int, log, every:
     return results
 
 
+def _extract_on_engine(context: dg.AssetExecutionContext, config: ExtractionConfig, cfg: ExtractConfig,
+                       records_path: str, upstream: dict) -> list:
+    """The partition's records extracted by ``workers`` data-engine tasks (a rerun reuses the
+    tasks that completed: the work directory is keyed by the upstream artifact and the settings)."""
+    from mimo.data.engine import EngineConfig
+    from mimo.data.extract.engine_steps import extract_on_engine
+    from mimo.lake.storage import config_hash
+    from mimo.paths import expand
+
+    key = config_hash({"upstream": upstream["artifact_id"], "config": config.model_dump()})
+    work = Path(expand(config.engine_work_root)) / "extracted_pages" / key
+    tasks = max(1, config.workers)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        context.log.info(f"{stage}: {done}/{total} tasks done")
+
+    return extract_on_engine(records_path, work, cfg, tasks, EngineConfig(workers=tasks), progress)
+
+
 @dg.asset(
     partitions_def=crawl_partitions,
     deps=["crawl_warc"],
@@ -79,7 +104,10 @@ def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig,
 
     def write(tmp: str) -> WriteStats:
         t0 = time.perf_counter()
-        outcomes = _extract_all(records, cfg, max(1, config.workers), context.log, config.progress_every)
+        if config.runner == "engine":
+            outcomes = _extract_on_engine(context, config, cfg, f"{upstream['path']}/records.parquet", upstream)
+        else:
+            outcomes = _extract_all(records, cfg, max(1, config.workers), context.log, config.progress_every)
         elapsed = time.perf_counter() - t0
         pages: dict[str, list] = {f.name: [] for f in PAGE_SCHEMA}
         skips: dict[str, list] = {f.name: [] for f in SKIP_SCHEMA}

@@ -1,5 +1,6 @@
-"""The dedup asset on the data engine gives the same corpus as the in-memory pass: a real Dagster
-instance, the default profile, real crawl files of real pages with planted near-duplicates."""
+"""Extraction and dedup on the data engine give the same pages and corpus as the in-process paths:
+a real Dagster instance, the default profile, real crawl files of real pages with planted
+near-duplicates."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def _rows(meta: dict, name: str, cols: str) -> list[tuple]:
     return duckdb.sql(f"SELECT {cols} FROM read_parquet('{meta['path']}/{name}') ORDER BY ALL").fetchall()
 
 
-def test_engine_stages_and_in_memory_pass_give_the_same_corpus(tmp_path, monkeypatch, shared_dir):
+def test_the_engine_gives_the_same_pages_and_corpus_as_the_in_process_paths(tmp_path, monkeypatch, shared_dir):
     state = tmp_path / "state"
     monkeypatch.setenv("MIMO_STATE_DIR", str(state))
     pages = _pages(shared_dir, 12)
@@ -46,6 +47,12 @@ def test_engine_stages_and_in_memory_pass_give_the_same_corpus(tmp_path, monkeyp
         files = defs.resources["crawl_source"].list_files()
         instance.add_dynamic_partitions("crawl_files", files)
         assert run_crawl_partitions(defs, instance, files, only_new=False)[0] == []
+        pool = _latest_meta(instance, "extracted_pages", "b.warc.gz")
+        crawl_job = defs.resolve_job_def("crawl_job")
+        engine_cfg = {"ops": {"extracted_pages": {"config": {"runner": "engine", "workers": 2}}}}
+        assert crawl_job.execute_in_process(instance=instance, partition_key="b.warc.gz", run_config=engine_cfg,
+                                            asset_selection=[dg.AssetKey("extracted_pages")]).success
+        on_engine = _latest_meta(instance, "extracted_pages", "b.warc.gz")
         job = defs.resolve_job_def("corpus_job")
         selection = {"ops": {"deduplicated_pages": {"config": {"engine": "in_memory"}}}}
         assert job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("deduplicated_pages")],
@@ -53,6 +60,8 @@ def test_engine_stages_and_in_memory_pass_give_the_same_corpus(tmp_path, monkeyp
         in_memory = _latest_meta(instance, "deduplicated_pages")
         assert job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("deduplicated_pages")]).success
         stages = _latest_meta(instance, "deduplicated_pages")
+    cols = "doc_id, text, title, language, n_formulas, n_code_blocks, page_type, extraction_quality"
+    assert _rows(on_engine, "pages.parquet", cols) == _rows(pool, "pages.parquet", cols) and pool["pages_out"] == 8
     assert in_memory["minhash_engine"] == "in_memory" and stages["minhash_engine"] == "stages"
     assert stages["removed_minhash"] == in_memory["removed_minhash"] >= 2  # (pages[1]'s two copies: exact dups)
     assert stages["engine_shards"] == 3 and set(stages["engine_stages"]) == {"signatures", "buckets", "clusters", "filter"}
