@@ -66,8 +66,10 @@ def _near_copy(words: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return w
 
 
-def make_corpus(out: Path, docs: int, shard_docs: int, seed: int = 7, dup_rate: float = 0.1) -> tuple[list[str], np.ndarray]:
-    """Parquet shards of ``text`` and, per document, the planted source index (-1: an original)."""
+def make_corpus(out: Path, docs: int, shard_docs: int, seed: int = 7,
+                dup_rate: float = 0.1) -> tuple[list[str], np.ndarray, int]:
+    """Parquet shards of ``text``, per document the planted source index (-1: an original), and
+    the total characters."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -82,7 +84,7 @@ def make_corpus(out: Path, docs: int, shard_docs: int, seed: int = 7, dup_rate: 
     root = np.arange(docs)
     for i in np.flatnonzero(is_dup):
         root[i] = root[source[i]]
-    paths = []
+    paths, chars = [], 0
     for s, lo in enumerate(range(0, docs, shard_docs)):
         texts = []
         for i in range(lo, min(lo + shard_docs, docs)):
@@ -90,10 +92,11 @@ def make_corpus(out: Path, docs: int, shard_docs: int, seed: int = 7, dup_rate: 
             if is_dup[i]:
                 words = _near_copy(words, np.random.default_rng((seed, i, 1)))
             texts.append(" ".join(vocab[words]))
+        chars += sum(map(len, texts))
         path = out / f"shard-{s:05d}.parquet"
         pq.write_table(pa.table({"text": texts}), path)
         paths.append(str(path))
-    return paths, source
+    return paths, source, chars
 
 
 def _peak_mb() -> float:
@@ -157,8 +160,9 @@ def run_scale(tmp: Path, docs: int, shard_docs: int, max_bucket_records: int, wi
     data = tmp / f"corpus-{docs}"
     data.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    paths, source = make_corpus(data, docs, shard_docs)
+    paths, source, chars = make_corpus(data, docs, shard_docs)
     out: dict = {"docs": docs, "shards": len(paths), "shard_docs": shard_docs, "planted": int((source >= 0).sum()),
+                 "chars_per_doc": round(chars / docs, 1),
                  "corpus_mb": round(sum(os.path.getsize(p) for p in paths) / 2**20, 1),
                  "generate_seconds": round(time.perf_counter() - t0, 1)}
     print(f"[bench] {docs} docs in {len(paths)} shards ({out['corpus_mb']} MB parquet, "
