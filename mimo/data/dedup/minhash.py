@@ -296,6 +296,31 @@ def band_keys(rows: np.ndarray) -> np.ndarray:
     return (rows.astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
 
 
+def star_pairs(keys: np.ndarray, rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Over records already sorted by key: ``[P, 2]`` (first id of each run of equal key and band
+    values, member) for every member after the first; empty when no two records share a bucket."""
+    same = (keys[1:] == keys[:-1]) & (rows[1:] == rows[:-1]).all(axis=1)
+    if not same.any():
+        return np.zeros((0, 2), dtype=np.int64)
+    start = np.concatenate(([0], np.where(same, 0, np.arange(1, len(keys)))))
+    np.maximum.accumulate(start, out=start)
+    members = np.flatnonzero(same) + 1
+    return np.stack([ids[start[members]], ids[members]], axis=1).astype(np.int64)
+
+
+def result_from_cluster_ids(cid: np.ndarray, empty: np.ndarray | None = None,
+                            n_candidate_pairs: int = 0) -> DedupResult:
+    """The :class:`DedupResult` of cluster ids (lowest document index of each cluster)."""
+    n = len(cid)
+    keep = cid == np.arange(n)
+    root_sizes = np.bincount(cid, minlength=n)[keep]
+    sizes, counts = np.unique(root_sizes, return_counts=True)
+    return DedupResult(keep=keep, cluster_id=cid, n_clusters_with_dups=int((root_sizes > 1).sum()),
+                       n_removed=int(n - keep.sum()), cluster_sizes={int(s): int(c) for s, c in zip(sizes, counts)},
+                       empty=empty if empty is not None else np.zeros(0, dtype=bool),
+                       n_candidate_pairs=n_candidate_pairs)
+
+
 def lsh_candidate_pairs(
     signatures: np.ndarray, config: MinHashConfig = MinHashConfig()
 ) -> np.ndarray:
@@ -318,15 +343,9 @@ def lsh_candidate_pairs(
         rows = sig[:, band * r : (band + 1) * r]
         key = band_keys(rows)
         order = np.argsort(key, kind="stable")
-        ks, rs = key[order], rows[order]
-        same = (ks[1:] == ks[:-1]) & (rs[1:] == rs[:-1]).all(axis=1)
-        if not same.any():
-            continue
-        idx = np.arange(1, len(order))
-        group_start = np.concatenate(([0], np.where(same, 0, idx)))
-        np.maximum.accumulate(group_start, out=group_start)
-        members = np.flatnonzero(same) + 1
-        found.append(np.stack([order[group_start[members]], order[members]], axis=1))
+        pairs = star_pairs(key[order], rows[order], order)
+        if len(pairs):
+            found.append(pairs)
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
     local = np.concatenate(found)
@@ -379,18 +398,7 @@ def dedup_from_signatures(
         )
         pairs = pairs[est >= verify_jaccard]
     cid = duplicate_clusters(n, pairs)
-    keep = cid == np.arange(n)
-    root_sizes = np.bincount(cid, minlength=n)[keep]
-    sizes, counts = np.unique(root_sizes, return_counts=True)
-    return DedupResult(
-        keep=keep,
-        cluster_id=cid,
-        n_clusters_with_dups=int((root_sizes > 1).sum()),
-        n_removed=int(n - keep.sum()),
-        cluster_sizes={int(s): int(c) for s, c in zip(sizes, counts)},
-        empty=empty_mask(sig) if n else np.zeros(0, dtype=bool),
-        n_candidate_pairs=len(pairs),
-    )
+    return result_from_cluster_ids(cid, empty_mask(sig) if n else None, len(pairs))
 
 
 def minhash_dedup(

@@ -6,6 +6,7 @@ import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from mimo.data.dedup.minhash import star_pairs
 from mimo.data.dedup.stages.layout import band_file, pairs_file, save_atomic
 
 
@@ -20,15 +21,8 @@ def bucket_pairs(keys: np.ndarray, rows: np.ndarray, ids: np.ndarray) -> np.ndar
     """``[P, 2]`` (lowest id of the bucket, member) for records with equal key and values."""
     if len(keys) < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    order = np.lexsort((ids, keys))
-    ks, rs, ids = keys[order], rows[order], ids[order]
-    same = (ks[1:] == ks[:-1]) & (rs[1:] == rs[:-1]).all(axis=1)
-    if not same.any():
-        return np.zeros((0, 2), dtype=np.int64)
-    start = np.concatenate(([0], np.where(same, 0, np.arange(1, len(ks)))))
-    np.maximum.accumulate(start, out=start)
-    members = np.flatnonzero(same) + 1
-    return np.stack([ids[start[members]], ids[members]], axis=1).astype(np.int64)
+    order = np.lexsort((ids, keys))  # by key, then id: each bucket's first record has its lowest id
+    return star_pairs(keys[order], rows[order], ids[order])
 
 
 class BucketStep(PipelineStep):

@@ -49,9 +49,10 @@ class ClusterStep(PipelineStep):
             mine = shard == s
             save_atomic(removed_file(self.work_dir, s), np.stack([index_in_shard(rid[mine]), rroot[mine]], axis=1)
                         if mine.any() else np.zeros((0, 2), dtype=np.int64))
-        sizes = np.unique(np.bincount(np.searchsorted(np.unique(roots), roots)), return_counts=True) if len(roots) else ((), ())
+        per_cluster = np.unique(roots, return_counts=True)[1]
+        sizes = np.unique(per_cluster, return_counts=True)
         summary = {"candidate_pairs": int(len(pairs)), "documents_in_clusters": int(len(ids)),
-                   "clusters_with_dups": int(len(np.unique(roots))), "removed": int(removed.sum()),
+                   "clusters_with_dups": int(len(per_cluster)), "removed": int(removed.sum()),
                    "cluster_sizes": {str(int(k)): int(v) for k, v in zip(*sizes)}}
         path = Path(self.work_dir) / "clusters.json"
         tmp = path.with_name(f"clusters.json.tmp{os.getpid()}")

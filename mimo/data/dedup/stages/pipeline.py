@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from datatrove.pipeline.base import PipelineStep
 
-from mimo.data.dedup.minhash import DedupResult, MinHashConfig
+from mimo.data.dedup.minhash import DedupResult, MinHashConfig, result_from_cluster_ids
 from mimo.data.dedup.stages.buckets import BucketStep
 from mimo.data.dedup.stages.clusters import ClusterStep
 from mimo.data.dedup.stages.filter import RemovedFilter
@@ -75,15 +75,9 @@ def multistage_minhash(shards: Sequence[str], work_dir: str | Path, config: MinH
 def as_dedup_result(result: MultiStageResult, shard_sizes: Sequence[int]) -> DedupResult:
     """The stages' outcome in the in-memory pass's terms, over the concatenated shards."""
     offsets = np.concatenate(([0], np.cumsum(shard_sizes))).astype(np.int64)
-    n = int(offsets[-1])
-    cid = np.arange(n, dtype=np.int64)
+    cid = np.arange(int(offsets[-1]), dtype=np.int64)
     for shard, removed in enumerate(result.removed):
         if len(removed):
             roots = removed[:, 1]
             cid[offsets[shard] + removed[:, 0]] = offsets[roots >> 32] + (roots & 0xFFFFFFFF)
-    keep = cid == np.arange(n)
-    root_sizes = np.bincount(cid, minlength=n)[keep]
-    sizes, counts = np.unique(root_sizes, return_counts=True)
-    return DedupResult(keep=keep, cluster_id=cid, n_clusters_with_dups=int((root_sizes > 1).sum()),
-                       n_removed=int(n - keep.sum()), cluster_sizes={int(s): int(c) for s, c in zip(sizes, counts)},
-                       n_candidate_pairs=int(result.clusters.get("candidate_pairs", 0)))
+    return result_from_cluster_ids(cid, n_candidate_pairs=int(result.clusters.get("candidate_pairs", 0)))
