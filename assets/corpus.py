@@ -2,18 +2,21 @@
 
 
 from collections import Counter
+from typing import Literal
 
 import dagster as dg
 import pyarrow as pa
 
 from assets.common import MemoryMeter, WriteStats, write_artifact
 from assets.crawl import skipped_crawl_files
+from assets.engine import engine_for, engine_progress, engine_work_dir, release_work_dir
 from assets.inputs import upstream_artifact
 from mimo.data.decontam import ContaminationIndex, load_benchmark_texts
 from mimo.data.filtering import FilterConfig, decide
 from mimo.data.tagging.features import TOKEN_COUNTER, approx_tokens
 from mimo.lake.catalog import ArtifactRecord
 from mimo.paths import git_commit, shared_dir
+from resources.cluster import ClusterResource
 from resources.lake import LakeResource
 
 CORPUS_COLUMNS = ["doc_id", "url", "text", "title", "language", "domain", "quality", "knowledge_density",
@@ -31,6 +34,31 @@ class CorpusConfig(dg.Config):
     heuristic_filters: list[str] = []
     shard_max_docs: int = 64
     decontaminate: bool = True  # drop documents with a 13-gram of an evaluation set (off only for ablations)
+    # the n-gram check: row slices as data-engine tasks (local processes, or Slurm arrays on the
+    # cluster resource's backend), or in this process; same hits either way
+    decontam_runner: Literal["engine", "in_process"] = "engine"
+    engine_workers: int = 2
+    engine_work_root: str = ""  # "": <cluster job_root>/data-engine on Slurm, else {state}/data-engine
+
+
+def _benchmark_hits(context: dg.AssetExecutionContext, config: CorpusConfig, cluster: ClusterResource,
+                    upstream: dict, texts: list[str]) -> tuple[list[list[str]], dict]:
+    """Each document's evaluation-set n-gram hits, and how they were computed."""
+    if not config.decontaminate:
+        return [[] for _ in texts], {"decontam_runner": "off"}
+    benchmarks = load_benchmark_texts(shared_dir())
+    if config.decontam_runner == "in_process":
+        return ContaminationIndex.build(benchmarks).contaminated(texts), {"decontam_runner": "in_process"}
+    from mimo.data.decontam_steps import hits_on_engine
+
+    engine = engine_for(cluster, config.engine_workers)
+    work = engine_work_dir("filtered_corpus", cluster, engine, config.engine_work_root,
+                           {"pages": upstream["artifact_id"], "benchmarks": benchmarks})
+    tasks = max(1, min(config.engine_workers, len(texts)))
+    hits = hits_on_engine(f"{upstream['path']}/pages.parquet", benchmarks, work, tasks, engine,
+                          engine_progress(context, "decontamination", engine))
+    release_work_dir(work)
+    return hits, {"decontam_runner": "engine", "engine_backend": engine.backend, "engine_tasks": tasks}
 
 
 @dg.asset(
@@ -41,16 +69,16 @@ class CorpusConfig(dg.Config):
     description="Selected and weighted documents, decontaminated against MATH-500/AIME/HumanEval, "
                 "as parquet shards readable by datasets and DuckDB.",
 )
-def filtered_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lake: LakeResource) -> dg.MaterializeResult:
+def filtered_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lake: LakeResource,
+                    cluster: ClusterResource) -> dg.MaterializeResult:
     meter = MemoryMeter()
     upstream = upstream_artifact(context, lake, "tagged_pages")
     table = lake.lake().read_parquet(f"{upstream['path']}/pages.parquet")
-    cfg = FilterConfig(**config.model_dump(exclude={"decontaminate"}))
-    index = ContaminationIndex.build(load_benchmark_texts(shared_dir()))
+    cfg = FilterConfig(**config.model_dump(include=set(FilterConfig.model_fields)))
     rows = table.to_pylist()
+    hits_per_doc, decontam_meta = _benchmark_hits(context, config, cluster, upstream, [r["text"] for r in rows])
     kept, reasons, contaminated = [], Counter(), []
-    for row in rows:
-        hits = index.hits(row["text"]) if config.decontaminate else []
+    for row, hits in zip(rows, hits_per_doc, strict=True):
         failures = {name.removeprefix("heuristic_"): row[name] for name in row if name.startswith("heuristic_")}
         decision = decide(row["domain"], row["quality"], row["knowledge_density"], row["reasoning_depth"],
                           row["n_words"], hits, failures, cfg)
@@ -76,7 +104,7 @@ def filtered_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lak
             "math_code_share_out": round((domains_out["math"] + domains_out["code"]) / max(len(kept), 1), 4),
             "weighted_domain_share": {d: round(sum(r["weight"] for r in kept if r["domain"] == d)
                                                / max(sum(r["weight"] for r in kept), 1e-9), 4) for d in domains_out},
-            "contaminated_docs": contaminated, "token_counter": TOKEN_COUNTER, "skipped_crawl_files": skipped_files,
+            "contaminated_docs": contaminated, **decontam_meta, "token_counter": TOKEN_COUNTER, "skipped_crawl_files": skipped_files,
             "read_with": "datasets.load_dataset('parquet', data_files='<path>/shard-*.parquet'); "
                          "duckdb: SELECT * FROM read_parquet('<path>/shard-*.parquet')",
         })

@@ -4,7 +4,6 @@
 import time
 from collections import Counter
 from itertools import groupby
-from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
@@ -13,11 +12,10 @@ import pyarrow as pa
 
 from assets.common import MemoryMeter, WriteStats, write_artifact
 from assets.crawl import crawl_inputs_of, skipped_crawl_files
+from assets.engine import engine_for, engine_progress, engine_work_dir, release_work_dir
 from assets.inputs import upstream_artifact
 from assets.partitions import crawl_partitions
 from mimo.data.dedup import DedupResult, MinHashConfig, content_hash, minhash_dedup, normalize_url
-from mimo.lake.storage import config_hash
-from mimo.paths import expand
 from mimo.data.tagging.features import TOKEN_COUNTER, approx_tokens
 from resources.cluster import ClusterResource
 from resources.lake import LakeResource
@@ -159,13 +157,10 @@ def minhash_on_engine(context: dg.AssetExecutionContext, config: DedupConfig, cl
     import pyarrow.parquet as pq
 
     from mimo.data.dedup.stages import as_dedup_result, multistage_minhash
-    from mimo.data.engine import EngineConfig
 
-    engine = EngineConfig.from_cluster(cluster, workers=config.engine_workers)
-    root = config.engine_work_root or (f"{cluster.job_root}/data-engine" if engine.backend == "slurm"
-                                       else "{state}/data-engine")
-    key = config_hash({"upstream": sorted(upstream), "config": config.model_dump(), "docs": len(texts)})
-    work = Path(expand(root)) / "deduplicated_pages" / key
+    engine = engine_for(cluster, config.engine_workers)
+    work = engine_work_dir("deduplicated_pages", cluster, engine, config.engine_work_root,
+                           {"upstream": sorted(upstream), "config": config.model_dump(), "docs": len(texts)})
     (work / "input").mkdir(parents=True, exist_ok=True)
     shards, sizes, start = [], [], 0
     for n, (_, group) in enumerate(groupby(files)):
@@ -179,14 +174,11 @@ def minhash_on_engine(context: dg.AssetExecutionContext, config: DedupConfig, cl
         sizes.append(size)
         start += size
 
-    def progress(stage: str, done: int, total: int) -> None:
-        context.log.info(f"minhash {stage}: {done}/{total} tasks done ({engine.backend})")
-
-    res = multistage_minhash(shards, work / "stages", mh_cfg, engine, progress=progress)
+    res = multistage_minhash(shards, work / "stages", mh_cfg, engine, progress=engine_progress(context, "minhash", engine))
+    release_work_dir(work)
     context.log.info("minhash stages: " + ", ".join(f"{s.name} {s.tasks} task(s) {s.seconds:.1f}s" for s in res.stages))
     meta = {"minhash_engine": "stages", "engine_backend": engine.backend, "engine_workers": config.engine_workers,
             "engine_shards": len(shards),
-            "engine_work_dir": dg.MetadataValue.path(str(work)),
             "engine_peak_rss_mb_per_worker": round(res.peak_rss_mb_per_worker, 1),
             "engine_stages": {s.name: {"tasks": s.tasks, "seconds": round(s.seconds, 2), "max_rss_mb": s.max_rss_mb}
                               for s in res.stages}}

@@ -4,7 +4,6 @@
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -12,10 +11,12 @@ import pyarrow as pa
 
 from assets.common import MemoryMeter, WriteStats, timing_summary, write_artifact
 from assets.crawl import SKIP_SCHEMA
+from assets.engine import engine_for, engine_progress, engine_work_dir, release_work_dir
 from assets.inputs import upstream_artifact
 from assets.partitions import crawl_partitions
 from mimo.data.extract import ExtractConfig, GuardedExtractor
 from mimo.data.tagging.features import TOKEN_COUNTER, approx_tokens
+from resources.cluster import ClusterResource
 from resources.lake import LakeResource
 
 PAGE_SCHEMA = pa.schema([
@@ -39,8 +40,8 @@ class ExtractionConfig(dg.Config):
     progress_every: int = 50
     # "pool": ``workers`` guarded extractors driven from this process; "engine": ``workers`` tasks of
     # the data engine (mimo.data.extract.engine_steps), each a slice of the crawl file; same outcomes
-    runner: Literal["pool", "engine"] = "pool"
-    engine_work_root: str = "{state}/data-engine"
+    runner: Literal["pool", "engine"] = "engine"
+    engine_work_root: str = ""  # "": <cluster job_root>/data-engine on Slurm, else {state}/data-engine
 
 
 def _extract_all(rows: list[dict], cfg: ExtractConfig, workers: int, log, every: int) -> list:
@@ -65,22 +66,18 @@ def _extract_all(rows: list[dict], cfg: ExtractConfig, workers: int, log, every:
 
 
 def _extract_on_engine(context: dg.AssetExecutionContext, config: ExtractionConfig, cfg: ExtractConfig,
-                       records_path: str, upstream: dict) -> list:
+                       cluster: ClusterResource, records_path: str, upstream: dict) -> list:
     """The partition's records extracted by ``workers`` data-engine tasks (a rerun reuses the
     tasks that completed: the work directory is keyed by the upstream artifact and the settings)."""
-    from mimo.data.engine import EngineConfig
     from mimo.data.extract.engine_steps import extract_on_engine
-    from mimo.lake.storage import config_hash
-    from mimo.paths import expand
 
-    key = config_hash({"upstream": upstream["artifact_id"], "config": config.model_dump()})
-    work = Path(expand(config.engine_work_root)) / "extracted_pages" / key
-    tasks = max(1, config.workers)
-
-    def progress(stage: str, done: int, total: int) -> None:
-        context.log.info(f"{stage}: {done}/{total} tasks done")
-
-    return extract_on_engine(records_path, work, cfg, tasks, EngineConfig(workers=tasks), progress)
+    engine = engine_for(cluster, config.workers)
+    work = engine_work_dir("extracted_pages", cluster, engine, config.engine_work_root,
+                           {"upstream": upstream["artifact_id"], "config": config.model_dump()})
+    outcomes = extract_on_engine(records_path, work, cfg, engine.workers, engine,
+                                 engine_progress(context, "extraction", engine))
+    release_work_dir(work)
+    return outcomes
 
 
 @dg.asset(
@@ -92,7 +89,8 @@ def _extract_on_engine(context: dg.AssetExecutionContext, config: ExtractionConf
     description="Main text of each HTML page with LaTeX and code blocks kept (trafilatura + math/code pre-pass), "
                 "extracted by page type, with a per-page quality score.",
 )
-def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig, lake: LakeResource) -> dg.MaterializeResult:
+def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig, lake: LakeResource,
+                    cluster: ClusterResource) -> dg.MaterializeResult:
     meter = MemoryMeter()
     partition = context.partition_key
     upstream = upstream_artifact(context, lake, "crawl_warc", partition)
@@ -105,7 +103,8 @@ def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig,
     def write(tmp: str) -> WriteStats:
         t0 = time.perf_counter()
         if config.runner == "engine":
-            outcomes = _extract_on_engine(context, config, cfg, f"{upstream['path']}/records.parquet", upstream)
+            outcomes = _extract_on_engine(context, config, cfg, cluster, f"{upstream['path']}/records.parquet",
+                                          upstream)
         else:
             outcomes = _extract_all(records, cfg, max(1, config.workers), context.log, config.progress_every)
         elapsed = time.perf_counter() - t0
@@ -144,7 +143,8 @@ def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig,
             "page_types": dict(page_types.most_common()),
             "low_quality_pages": sum(1 for q in pages["extraction_quality"] if q is not None and q < LOW_QUALITY),
             "pages_per_s": round(len(records) / max(elapsed, 1e-9), 2), "token_counter": TOKEN_COUNTER,
-            "extraction_seconds": round(elapsed, 2),
+            "extraction_seconds": round(elapsed, 2), "runner": config.runner,
+            "engine_backend": cluster.backend if config.runner == "engine" else "none",
             **timing_summary((o.extraction_ms for o in outcomes), "extraction_ms", digits=1),
         })
 

@@ -47,12 +47,12 @@ def test_the_engine_gives_the_same_pages_and_corpus_as_the_in_process_paths(tmp_
         files = defs.resources["crawl_source"].list_files()
         instance.add_dynamic_partitions("crawl_files", files)
         assert run_crawl_partitions(defs, instance, files, only_new=False)[0] == []
-        pool = _latest_meta(instance, "extracted_pages", "b.warc.gz")
+        on_engine = _latest_meta(instance, "extracted_pages", "b.warc.gz")  # the profile's runner: engine
         crawl_job = defs.resolve_job_def("crawl_job")
-        engine_cfg = {"ops": {"extracted_pages": {"config": {"runner": "engine", "workers": 2}}}}
-        assert crawl_job.execute_in_process(instance=instance, partition_key="b.warc.gz", run_config=engine_cfg,
+        pool_cfg = {"ops": {"extracted_pages": {"config": {"runner": "pool", "workers": 2}}}}
+        assert crawl_job.execute_in_process(instance=instance, partition_key="b.warc.gz", run_config=pool_cfg,
                                             asset_selection=[dg.AssetKey("extracted_pages")]).success
-        on_engine = _latest_meta(instance, "extracted_pages", "b.warc.gz")
+        pool = _latest_meta(instance, "extracted_pages", "b.warc.gz")
         job = defs.resolve_job_def("corpus_job")
         selection = {"ops": {"deduplicated_pages": {"config": {"engine": "in_memory"}}}}
         assert job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("deduplicated_pages")],
@@ -60,6 +60,14 @@ def test_the_engine_gives_the_same_pages_and_corpus_as_the_in_process_paths(tmp_
         in_memory = _latest_meta(instance, "deduplicated_pages")
         assert job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("deduplicated_pages")]).success
         stages = _latest_meta(instance, "deduplicated_pages")
+        rest = [dg.AssetKey(k) for k in ("tagger_model", "tagged_pages", "filtered_corpus")]
+        assert job.execute_in_process(instance=instance, asset_selection=rest).success
+        tagged_engine, corpus_engine = _latest_meta(instance, "tagged_pages"), _latest_meta(instance, "filtered_corpus")
+        in_process = {"ops": {"tagged_pages": {"config": {"runner": "in_process"}},
+                              "filtered_corpus": {"config": {"decontam_runner": "in_process"}}}}
+        assert job.execute_in_process(instance=instance, asset_selection=rest[1:], run_config=in_process).success
+        tagged_local, corpus_local = _latest_meta(instance, "tagged_pages"), _latest_meta(instance, "filtered_corpus")
+        leftovers = [p for p in (state / "data-engine").rglob("*") if p.is_file()]
     cols = "doc_id, text, title, language, n_formulas, n_code_blocks, page_type, extraction_quality"
     assert _rows(on_engine, "pages.parquet", cols) == _rows(pool, "pages.parquet", cols) and pool["pages_out"] == 8
     assert in_memory["minhash_engine"] == "in_memory" and stages["minhash_engine"] == "stages"
@@ -68,3 +76,10 @@ def test_the_engine_gives_the_same_pages_and_corpus_as_the_in_process_paths(tmp_
     assert _rows(stages, "pages.parquet", "doc_id, text") == _rows(in_memory, "pages.parquet", "doc_id, text")
     assert (_rows(stages, "duplicates.parquet", "doc_id, stage, duplicate_of, cluster_id")
             == _rows(in_memory, "duplicates.parquet", "doc_id, stage, duplicate_of, cluster_id"))
+    assert (tagged_engine["tag_runner"], tagged_local["tag_runner"]) == ("engine", "in_process")
+    assert (corpus_engine["decontam_runner"], corpus_local["decontam_runner"]) == ("engine", "in_process")
+    tag_cols = "doc_id, domain, round(quality, 2), heuristic_gopher, heuristic_c4, heuristic_fineweb, n_words"
+    assert _rows(tagged_engine, "pages.parquet", tag_cols) == _rows(tagged_local, "pages.parquet", tag_cols)
+    assert corpus_engine["docs_out"] == corpus_local["docs_out"] > 0
+    assert corpus_engine["decisions"] == corpus_local["decisions"]
+    assert leftovers == []  # each stage's work directory is removed once its results are read

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from mimo.data.engine import EngineConfig
 from mimo.data.extract.config import ExtractConfig
-from mimo.data.extract.engine_steps import extract_on_engine, task_slice
+from mimo.data.extract.engine_steps import extract_on_engine
 
 
 def _records(shared_dir, n: int) -> list[dict]:
@@ -23,12 +23,6 @@ def _records(shared_dir, n: int) -> list[dict]:
     rows.append({"payload": "<html><body><p>caf\xe9 " .encode("latin-1") * 50, "url": "https://example.org/latin",
                  "http_charset": "iso-8859-1"})
     return rows
-
-
-def test_slices_cover_every_record_once():
-    for n, w in ((10, 3), (2, 5), (0, 2), (7, 1)):
-        spans = [task_slice(n, r, w) for r in range(w)]
-        assert spans[0][0] == 0 and spans[-1][1] == n and all(spans[i][1] == spans[i + 1][0] for i in range(w - 1))
 
 
 def test_engine_tasks_give_the_in_process_outcomes(tmp_path, shared_dir):

@@ -9,15 +9,14 @@ the outcomes are those of the in-process pool (extraction is a pure function of 
 from __future__ import annotations
 
 import dataclasses
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
-from datatrove.data import Document, DocumentsPipeline
+from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from mimo.data.engine.slices import ParquetRowSlices, read_parts, write_part
 from mimo.data.extract.config import ExtractConfig, ExtractOutcome
 
 OUTCOME_FIELDS = [f.name for f in dataclasses.fields(ExtractOutcome)]
@@ -27,38 +26,6 @@ OUTCOME_SCHEMA = pa.schema([
     ("n_code_blocks", pa.int64()), ("page_type", pa.string()), ("quality", pa.float64()),
     ("encoding", pa.string()), ("extraction_ms", pa.float64()),
 ])
-
-
-def task_slice(n: int, rank: int, world_size: int) -> tuple[int, int]:
-    """``[lo, hi)`` of the records task ``rank`` of ``world_size`` extracts."""
-    return rank * n // world_size, (rank + 1) * n // world_size
-
-
-class CrawlRecordSlices(PipelineStep):
-    """Reads task ``rank``'s slice of ``records.parquet`` (payload, url, charset) as documents."""
-
-    name = "crawl record slices"
-    type = "📖 - READER"
-
-    def __init__(self, records_path: str, batch_rows: int = 256) -> None:
-        super().__init__()
-        self.records_path, self.batch_rows = records_path, batch_rows
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        f = pq.ParquetFile(self.records_path)
-        lo, hi = task_slice(f.metadata.num_rows, rank, world_size)
-        row = 0
-        for batch in f.iter_batches(self.batch_rows, columns=["payload", "url", "http_charset"]):
-            if row + batch.num_rows <= lo:
-                row += batch.num_rows
-                continue
-            for rec in batch.to_pylist():
-                if lo <= row < hi:
-                    self.stat_update("records")
-                    yield Document(text="", id=str(row), metadata={"index": row, **rec})
-                row += 1
-                if row >= hi:
-                    return
 
 
 class ExtractStep(PipelineStep):
@@ -85,11 +52,7 @@ class ExtractStep(PipelineStep):
                 rows["index"].append(meta["index"])
                 for name in OUTCOME_FIELDS:
                     rows[name].append(getattr(out, name))
-        path = Path(self.output_dir) / f"part-{rank:05d}.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        pq.write_table(pa.table(rows, schema=OUTCOME_SCHEMA), tmp)
-        os.replace(tmp, path)
+        write_part(self.output_dir, rank, pa.table(rows, schema=OUTCOME_SCHEMA))
         yield from ()
 
 
@@ -99,16 +62,10 @@ def extract_on_engine(records_path: str, work_dir: str | Path, config: ExtractCo
     from mimo.data.engine import run_stage
 
     work = Path(work_dir)
-    run_stage("extract", [CrawlRecordSlices(records_path), ExtractStep(str(work / "parts"), config)], tasks,
-              work / "logs", engine, progress)
-    return read_outcomes([work / "parts" / f"part-{r:05d}.parquet" for r in range(tasks)])
-
-
-def read_outcomes(parts: Sequence[Path]) -> list[ExtractOutcome]:
-    """The outcomes of the parts, concatenated in order."""
+    reader = ParquetRowSlices(records_path, ["payload", "url", "http_charset"])
+    run_stage("extract", [reader, ExtractStep(str(work / "parts"), config)], tasks, work / "logs", engine, progress)
     out = []
-    for part in parts:
-        for row in pq.read_table(part).to_pylist():
-            row.pop("index")
-            out.append(ExtractOutcome(**row))
+    for row in read_parts(work / "parts", tasks).to_pylist():
+        row.pop("index")
+        out.append(ExtractOutcome(**row))
     return out

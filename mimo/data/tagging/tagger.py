@@ -43,7 +43,9 @@ class Tagger(Protocol):
 class ClassifierTagger:
     """Tags with the small model trained by the pipeline."""
 
-    def __init__(self, model: TaggerModel, name: str = "hashed-ngram-classifier"):
+    DEFAULT_NAME = "hashed-ngram-classifier"
+
+    def __init__(self, model: TaggerModel, name: str = DEFAULT_NAME):
         self.model = model
         self.name = name
 
