@@ -1,11 +1,12 @@
 """Benchmark: extraction throughput (pages/s, wall clock) of the extraction asset's path with 1 and 2
 workers, on the tiny profile's crawl and on a larger crawl made of the WCXB development pages.
 
-    python bench/bench_extraction_scale.py [--repeat-wcxb 1] [--out bench/results/extraction_scale.json]
+    python bench/bench_extraction_scale.py [--repeat-wcxb 1] [--runners pool engine] [--out ...]
 
 Both crawls are WARC files read by the crawl asset's reader; extraction runs ``_extract_all`` of
-``assets/extraction.py`` (guarded worker processes, page-type-aware settings), exactly what
-``extracted_pages`` runs per crawl file. Ends with one JSON line.
+``assets/extraction.py`` (guarded worker processes driven from one process: ``runner: pool``) and
+``extract_on_engine`` (data-engine tasks, each a slice of the records: ``runner: engine``, the
+default), exactly what ``extracted_pages`` runs per crawl file. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -61,34 +62,50 @@ def _wcxb_crawl(tmp: Path, repeat: int) -> list[str]:
     return paths
 
 
-def _measure(rows: list[dict], workers: int) -> dict:
-    from assets.extraction import _extract_all
-    from mimo.data.extract.config import ExtractConfig
+def _measure(rows: list[dict], workers: int, runner: str, tmp: Path) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
+    from assets.extraction import _extract_all
+    from mimo.data.engine import EngineConfig
+    from mimo.data.extract.config import ExtractConfig
+    from mimo.data.extract.engine_steps import extract_on_engine
+
+    cfg = ExtractConfig(page_types=True)
+    records = tmp / "records.parquet"
+    if runner == "engine" and not records.exists():
+        pq.write_table(pa.Table.from_pylist(rows), records)
     t0 = time.perf_counter()
-    outcomes = _extract_all(rows, ExtractConfig(page_types=True), workers, _Quiet(), 10**9)
+    if runner == "engine":
+        outcomes = extract_on_engine(str(records), tmp / f"work-{workers}", cfg, workers, EngineConfig(workers=workers))
+    else:
+        outcomes = _extract_all(rows, cfg, workers, _Quiet(), 10**9)
     seconds = time.perf_counter() - t0
-    return {"workers": workers, "pages": len(rows), "seconds": round(seconds, 2),
+    return {"runner": runner, "workers": workers, "pages": len(rows), "seconds": round(seconds, 2),
             "pages_per_s": round(len(rows) / seconds, 2), "extracted": sum(1 for o in outcomes if not o.skip_reason)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat-wcxb", type=int, default=1, help="copies of the 1,497 WCXB pages in the big crawl")
+    ap.add_argument("--runners", nargs="+", choices=["pool", "engine"], default=["pool", "engine"])
     ap.add_argument("--out", default=str(ROOT / "bench/results/extraction_scale.json"))
     args = ap.parse_args()
     results: dict = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()}, "crawls": {}}
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         for name, paths in (("tiny_crawl", _tiny_crawl(Path(tmp))), ("wcxb_crawl", _wcxb_crawl(Path(tmp), args.repeat_wcxb))):
             rows = _records(paths)
-            runs = [_measure(rows, w) for w in (1, 2)]
-            results["crawls"][name] = {"files": len(paths), "runs": runs,
-                                       "speedup_2v1": round(runs[1]["pages_per_s"] / runs[0]["pages_per_s"], 3)}
+            (Path(tmp) / name).mkdir()
+            runs = [_measure(rows, w, r, Path(tmp) / name) for r in args.runners for w in (1, 2)]
+            rate = {(x["runner"], x["workers"]): x["pages_per_s"] for x in runs}
+            results["crawls"][name] = {"files": len(paths), "runs": runs, **{
+                f"speedup_2v1_{r}": round(rate[(r, 2)] / rate[(r, 1)], 3) for r in args.runners}}
             print(f"[bench] {name}: {json.dumps(results['crawls'][name])}", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
-    print(json.dumps({k: {"pages": v["runs"][0]["pages"], "pages_per_s_1": v["runs"][0]["pages_per_s"],
-                          "pages_per_s_2": v["runs"][1]["pages_per_s"], "speedup_2v1": v["speedup_2v1"]}
+    print(json.dumps({k: {"pages": v["runs"][0]["pages"],
+                          **{f"{x['runner']}_pages_per_s_{x['workers']}": x["pages_per_s"] for x in v["runs"]},
+                          **{key: val for key, val in v.items() if key.startswith("speedup")}}
                       for k, v in results["crawls"].items()}))
 
 

@@ -8,8 +8,9 @@ Inputs (measured here, one core each, read from bench/results/):
   on the WCXB crawl (real pages of 7 types: the closest to a Common Crawl mix we have);
 * dedup documents/s per worker: ``dedup_scale.json`` (``bench/bench_dedup_scale.py``), scaled by
   document length (the signature cost is linear in characters);
-* tagging documents/s: measured now on the WCXB pages' extracted text with the trained classifier
-  tagger (``--tagger-model``), or left out when no model is given.
+* tagging and decontamination documents/s per worker: ``tag_decontam_scale.json``
+  (``bench/bench_tag_decontam_scale.py``, the engine steps on the WCXB pages' main text), scaled
+  by document length like dedup.
 
 Assumptions (flags): pages per dump (Common Crawl's monthly dumps hold a few billion pages),
 the share of pages that survive extraction, the mean characters of an extracted document.
@@ -40,19 +41,25 @@ def main() -> None:
     ap.add_argument("--chars-per-doc", type=float, default=3000.0, help="mean characters of an extracted document")
     ap.add_argument("--bench-chars-per-doc", type=float, default=822.0,
                     help="characters per document of the dedup bench's corpus when its results do not say")
-    ap.add_argument("--tagger-docs-per-s", type=float, default=None, help="measured tagger documents/s per core")
+    ap.add_argument("--tagger-docs-per-s", type=float, default=None,
+                    help="tagger documents/s per core (default: tag_decontam_scale.json, scaled to --chars-per-doc)")
     ap.add_argument("--cores", type=int, default=2000, help="cores of the cluster, for wall-clock hours")
     args = ap.parse_args()
 
-    ext = _load("extraction_scale.json")["crawls"]["wcxb_crawl"]["runs"][0]
+    runs = _load("extraction_scale.json")["crawls"]["wcxb_crawl"]["runs"]
+    ext = next((r for r in runs if r.get("runner") == "engine" and r["workers"] == 1), runs[0])
     dedup_scale = _load("dedup_scale.json")
     big = max(dedup_scale["scales"], key=lambda s: s["docs"])
     bench_chars = big.get("chars_per_doc", args.bench_chars_per_doc)
     dedup_dps = big["stages_w1"]["docs_per_s"] * min(1.0, bench_chars / args.chars_per_doc)
     docs = args.pages * args.kept_after_extraction
     rows = [("extraction", args.pages, ext["pages_per_s"]), ("global MinHash dedup (4 stages)", docs, dedup_dps)]
-    if args.tagger_docs_per_s:
-        rows.append(("tagging (classifier)", docs, args.tagger_docs_per_s))
+    steps = _load("tag_decontam_scale.json")["summary"]
+    length = steps["chars_per_doc"] / args.chars_per_doc  # both steps are linear in characters
+    tag_dps = args.tagger_docs_per_s or steps["tag_docs_per_s"]["engine_1"] * length
+    rows.append(("tagging (classifier, text statistics, heuristic filters)", docs, tag_dps))
+    rows.append(("decontamination (13-grams of MATH-500, AIME, HumanEval)", docs,
+                 steps["decontam_docs_per_s"]["engine_1"] * length))
     total = 0.0
     print(f"| stage | items | per core /s | core-hours | hours on {args.cores} cores |")
     print("| --- | --- | --- | --- | --- |")

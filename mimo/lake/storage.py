@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -200,6 +200,16 @@ class Lake:
         """Write a parquet file (zstd) through the lake's filesystem; the caller owns atomicity."""
         with self.fs.open(path, "wb") as fh:
             pq.write_table(table, fh, compression="zstd", row_group_size=row_group_size)
+        return path
+
+    def write_parquet_parts(self, parts: Sequence[str], path: str, row_group_size: int = 2048) -> str:
+        """Concatenate local parquet files of one schema into one lake file, a row group at a time
+        (memory: one row group, not the table)."""
+        schema = pq.ParquetFile(parts[0]).schema_arrow
+        with self.fs.open(path, "wb") as fh, pq.ParquetWriter(fh, schema, compression="zstd") as writer:
+            for part in parts:
+                for batch in pq.ParquetFile(part).iter_batches(row_group_size):
+                    writer.write_table(pa.Table.from_batches([batch], schema=schema), row_group_size=row_group_size)
         return path
 
     def write_json(self, obj: Any, path: str) -> str:

@@ -72,7 +72,11 @@ def test_the_engine_gives_the_same_pages_and_corpus_as_the_in_process_paths(tmp_
     assert _rows(on_engine, "pages.parquet", cols) == _rows(pool, "pages.parquet", cols) and pool["pages_out"] == 8
     assert in_memory["minhash_engine"] == "in_memory" and stages["minhash_engine"] == "stages"
     assert stages["removed_minhash"] == in_memory["removed_minhash"] >= 2  # (pages[1]'s two copies: exact dups)
-    assert stages["engine_shards"] == 3 and set(stages["engine_stages"]) == {"signatures", "buckets", "clusters", "filter"}
+    assert stages["engine_shards"] == 3 and set(stages["engine_stages"]) == {
+        "url keys", "url find", "exact keys", "exact find", "signatures", "buckets", "clusters", "write"}
+    same = ("docs_out", "removed_url", "removed_exact", "removed_minhash", "removed_across_crawl_files",
+            "minhash_clusters_with_dups", "minhash_cluster_sizes")
+    assert {k: stages[k] for k in same} == {k: in_memory[k] for k in same}
     assert _rows(stages, "pages.parquet", "doc_id, text") == _rows(in_memory, "pages.parquet", "doc_id, text")
     assert (_rows(stages, "duplicates.parquet", "doc_id, stage, duplicate_of, cluster_id")
             == _rows(in_memory, "duplicates.parquet", "doc_id, stage, duplicate_of, cluster_id"))

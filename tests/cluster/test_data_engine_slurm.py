@@ -29,11 +29,11 @@ def _runs(d: Path) -> list[int]:
 def test_a_stage_is_an_array_job_and_a_failed_task_is_relaunched_alone(tmp_path):
     seen: list[tuple[str, int, int]] = []
     steps = [CountRuns(str(tmp_path)), FailOnce(str(tmp_path), rank=1)]
-    run = run_stage("flaky", steps, 3, tmp_path / "logs", _engine(retries=1),
+    run = run_stage("flaky stage", steps, 3, tmp_path / "logs", _engine(retries=1),
                     progress=lambda name, done, total: seen.append((name, done, total)))
     assert _runs(tmp_path) == [0, 1, 1, 2]
     assert sorted(run.peak_rss_mb) == [0, 1, 2]
-    assert seen[-1] == ("flaky", 3, 3)
+    assert seen[-1] == ("flaky stage", 3, 3)  # a name with a space is a valid Slurm job name
     assert "#SBATCH --array=0-0" in (tmp_path / "logs" / "launch_script.slurm").read_text()  # the relaunch: rank 1 only
 
 

@@ -35,3 +35,13 @@ def test_parts_concatenate_in_rank_order_and_a_missing_part_is_an_error(tmp_path
     (tmp_path / "part-00001.parquet.tmp123").write_bytes(b"partial")  # a killed task's leftover
     with pytest.raises(FileNotFoundError, match="part-00001"):
         read_parts(tmp_path, 3)
+
+
+def test_interleaved_slices_cover_every_row_once_and_sort_back(tmp_path):
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"text": [f"t{i}" for i in range(11)]}), path)
+    for rank in range(3):
+        docs = list(ParquetRowSlices(str(path), ["text"], batch_rows=4, interleaved=True).run(rank=rank, world_size=3))
+        assert [d.metadata["index"] for d in docs] == list(range(rank, 11, 3))
+        write_part(tmp_path / "parts", rank, pa.table({"index": [d.metadata["index"] for d in docs]}))
+    assert read_parts(tmp_path / "parts", 3, order_by="index")["index"].to_pylist() == list(range(11))

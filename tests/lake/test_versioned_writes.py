@@ -126,3 +126,16 @@ def test_latest_artifacts_counts_the_versions_of_one_config_once(tmp_path):
     assert len(latest) == 2 and ids[1] in [r["artifact_id"] for r in latest] and ids[0] not in [r["artifact_id"] for r in latest]
     assert len(catalog.latest("a/shard")) == 2
     assert catalog.query("SELECT count(*) AS n FROM artifacts")[0]["n"] == 5  # every version stays catalogued
+
+
+def test_parquet_parts_stream_into_one_lake_file(tmp_path):
+    parts = []
+    for k, n in enumerate((5, 0, 3000)):
+        path = tmp_path / f"part-{k}.parquet"
+        pq.write_table(pa.table({"i": pa.array(range(n), pa.int64()), "s": [f"{k}:{i}" for i in range(n)]}), path)
+        parts.append(str(path))
+    lake = Lake(str(tmp_path / "lake"))
+    out = lake.write_parquet_parts(parts, f"{lake.root}/joined.parquet")
+    table = lake.read_parquet(out)
+    assert table.num_rows == 3005 and table["s"].to_pylist()[:6] == [f"0:{i}" for i in range(5)] + ["2:0"]
+    assert pq.ParquetFile(out).metadata.num_row_groups == 3  # 5 rows, then 2048 + 952: a row group at a time

@@ -24,17 +24,22 @@ def task_slice(n: int, rank: int, world_size: int) -> tuple[int, int]:
 
 class ParquetRowSlices(PipelineStep):
     """Reads task ``rank``'s slice of a parquet file; each row is a document whose metadata holds
-    ``index`` (the row number) and the requested ``columns``."""
+    ``index`` (the row number) and the requested ``columns``. ``interleaved``: task ``rank`` reads
+    rows ``rank, rank + W, ...`` instead (balances tasks whose rows cost very different times;
+    :func:`read_parts` with ``order_by="index"`` restores the input order)."""
 
     name = "parquet row slices"
     type = "📖 - READER"
 
-    def __init__(self, path: str, columns: Sequence[str], batch_rows: int = 256) -> None:
+    def __init__(self, path: str, columns: Sequence[str], batch_rows: int = 256, interleaved: bool = False) -> None:
         super().__init__()
-        self.path, self.columns, self.batch_rows = path, list(columns), batch_rows
+        self.path, self.columns, self.batch_rows, self.interleaved = path, list(columns), batch_rows, interleaved
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         f = pq.ParquetFile(self.path)
+        if self.interleaved:
+            yield from self._strided(f, rank, world_size)
+            return
         lo, hi = task_slice(f.metadata.num_rows, rank, world_size)
         row = 0
         for batch in f.iter_batches(self.batch_rows, columns=self.columns):
@@ -48,6 +53,15 @@ class ParquetRowSlices(PipelineStep):
                 row += 1
                 if row >= hi:
                     return
+
+    def _strided(self, f: pq.ParquetFile, rank: int, world_size: int) -> DocumentsPipeline:
+        row = 0
+        for batch in f.iter_batches(self.batch_rows, columns=self.columns):
+            for rec in batch.to_pylist():
+                if row % world_size == rank:
+                    self.stat_update("rows")
+                    yield Document(text="", id=str(row), metadata={"index": row, **rec})
+                row += 1
 
 
 def part_path(output_dir: str | Path, rank: int) -> Path:
@@ -64,10 +78,12 @@ def write_part(output_dir: str | Path, rank: int, table: pa.Table) -> Path:
     return path
 
 
-def read_parts(output_dir: str | Path, tasks: int) -> pa.Table:
-    """The parts of ``tasks`` tasks concatenated in rank order (a missing part is an error)."""
+def read_parts(output_dir: str | Path, tasks: int, order_by: str | None = None) -> pa.Table:
+    """The parts of ``tasks`` tasks concatenated in rank order, or sorted by the column
+    ``order_by`` (a missing part is an error)."""
     paths = [part_path(output_dir, r) for r in range(tasks)]
     missing = [p.name for p in paths if not p.exists()]
     if missing:
         raise FileNotFoundError(f"{output_dir}: parts missing after the stage completed: {missing}")
-    return pa.concat_tables([pq.read_table(p) for p in paths])
+    table = pa.concat_tables([pq.read_table(p) for p in paths])
+    return table.sort_by(order_by) if order_by else table

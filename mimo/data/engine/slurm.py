@@ -10,6 +10,8 @@ the compute nodes share.
 
 from __future__ import annotations
 
+import re
+
 import shlex
 import sys
 import time
@@ -50,7 +52,7 @@ def make_slurm_executor(pipeline: list, tasks: int, logging_dir: Path, name: str
     return StageArrayExecutor(
         pipeline, tasks=tasks, time=config.time_limit, partition=config.partition or "",
         cpus_per_task=config.cpus_per_task, mem_per_cpu_gb=config.mem_per_cpu_gb, workers=config.workers,
-        job_name=f"mimo-{name}", qos=config.qos or "", env_command="\n".join(setup), sbatch_args=sbatch,
+        job_name="mimo-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", name), qos=config.qos or "", env_command="\n".join(setup), sbatch_args=sbatch,
         logging_dir=str(logging_dir), slurm_logs_folder=str(logging_dir / "slurm_logs"), with_srun=False,
         mail_user=None, requeue=False)
 

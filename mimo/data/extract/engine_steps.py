@@ -1,9 +1,11 @@
 """Extraction as data-engine steps: a crawl file's records split over tasks, each task extracting its
 slice in a guarded worker process and writing its outcomes as one parquet part.
 
-Task ``r`` of ``W`` takes the records ``[r * n // W, (r + 1) * n // W)`` of ``records.parquet`` (the
-crawl asset's output), so the parts concatenated in rank order are the records in file order, and
-the outcomes are those of the in-process pool (extraction is a pure function of the record).
+Task ``r`` of ``W`` takes the records ``r, r + W, r + 2W, ...`` of ``records.parquet`` (the crawl
+asset's output; :mod:`mimo.data.engine.slices`), as the in-process pool's lanes do: pages cost very
+different times, and interleaving balances the tasks. The parts sorted by record index are the
+records in file order, and the outcomes are those of the pool (extraction is a pure function of
+the record).
 """
 
 from __future__ import annotations
@@ -62,10 +64,10 @@ def extract_on_engine(records_path: str, work_dir: str | Path, config: ExtractCo
     from mimo.data.engine import run_stage
 
     work = Path(work_dir)
-    reader = ParquetRowSlices(records_path, ["payload", "url", "http_charset"])
+    reader = ParquetRowSlices(records_path, ["payload", "url", "http_charset"], interleaved=True)
     run_stage("extract", [reader, ExtractStep(str(work / "parts"), config)], tasks, work / "logs", engine, progress)
     out = []
-    for row in read_parts(work / "parts", tasks).to_pylist():
+    for row in read_parts(work / "parts", tasks, order_by="index").to_pylist():
         row.pop("index")
         out.append(ExtractOutcome(**row))
     return out

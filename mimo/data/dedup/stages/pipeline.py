@@ -50,13 +50,16 @@ def bucket_parts(records_per_band: int, max_records: int = RECORDS_PER_BUCKET_TA
 def multistage_minhash(shards: Sequence[str], work_dir: str | Path, config: MinHashConfig = MinHashConfig(),
                        engine: EngineConfig | None = None, max_bucket_records: int = RECORDS_PER_BUCKET_TASK,
                        sink: Sequence[PipelineStep] = (),
-                       progress: Callable[[str, int, int], None] | None = None) -> MultiStageResult:
+                       progress: Callable[[str, int, int], None] | None = None,
+                       skip: Sequence[PipelineStep] = (), filter_stage: bool = True) -> MultiStageResult:
     """Run signatures -> buckets -> clusters -> filter over parquet ``shards`` (column ``text``);
-    ``sink``: steps after the filter (e.g. a writer). A rerun skips the tasks that completed."""
+    ``skip``: steps between the reader and the signatures that drop documents (earlier passes'
+    removals); ``sink``: steps after the filter (e.g. a writer); ``filter_stage=False`` stops after
+    the clusters. A rerun skips the tasks that completed."""
     work = str(work_dir)
     logs = Path(work) / "logs"
     n = len(shards)
-    runs = [run_stage("signatures", [ParquetTextShards(shards), SignatureStep(work, config)], n,
+    runs = [run_stage("signatures", [ParquetTextShards(shards), *skip, SignatureStep(work, config)], n,
                       logs / "signatures", engine, progress)]
     metas = [json.loads((band_dir(work, s) / "meta.json").read_text()) for s in range(n)]
     records = sum(m["records"] for m in metas)
@@ -65,8 +68,9 @@ def multistage_minhash(shards: Sequence[str], work_dir: str | Path, config: MinH
                           logs / f"buckets-{parts}", engine, progress))
     runs.append(run_stage("clusters", [ClusterStep(work, n, config.num_bands, parts)], 1, logs / f"clusters-{parts}",
                           engine, progress))
-    runs.append(run_stage("filter", [ParquetTextShards(shards), RemovedFilter(work), *sink], n, logs / "filter", engine,
-                          progress))
+    if filter_stage:
+        runs.append(run_stage("filter", [ParquetTextShards(shards), RemovedFilter(work), *sink], n, logs / "filter",
+                              engine, progress))
     clusters = json.loads((Path(work) / "clusters.json").read_text())
     return MultiStageResult([np.load(removed_file(work, s)) for s in range(n)], sum(m["documents"] for m in metas),
                             clusters, runs, parts)
