@@ -61,6 +61,7 @@ class DedupOutcome:
     clusters_with_dups: int
     cluster_sizes: dict[int, int]
     meta: dict[str, Any] = field(default_factory=dict)
+    work_dir: Path | None = None  # the engine's, removed once the artifact is written
 
 
 def extracted_shards(context: dg.AssetExecutionContext, lake: LakeResource) -> tuple[list[str], list[str], list[str]]:
@@ -133,8 +134,8 @@ def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, l
         })
 
     result = write_artifact(context, lake, config.model_dump(), write, upstream_ids=upstream, meter=meter)
-    if outcome.meta.get("engine_work_dir"):
-        release_work_dir(Path(outcome.meta["engine_work_dir"]))
+    if outcome.work_dir is not None:
+        release_work_dir(outcome.work_dir)
     return result
 
 
@@ -184,9 +185,9 @@ def dedup_on_engine(context: dg.AssetExecutionContext, config: DedupConfig, clus
     if singletons:
         sizes_mh[1] = singletons
     meta = {"minhash_engine": "stages", "engine_backend": engine.backend, "engine_workers": config.engine_workers,
-            "engine_shards": len(shards), "engine_work_dir": str(work),
+            "engine_shards": len(shards),
             "engine_peak_rss_mb_per_worker": round(res.peak_rss_mb_per_worker, 1),
             "engine_stages": {s.name: {"tasks": s.tasks, "seconds": round(s.seconds, 2), "max_rss_mb": s.max_rss_mb}
                               for s in res.stages}}
     return DedupOutcome(removals, [str(p) for p in res.kept], int(res.clusters.get("clusters_with_dups", 0)), sizes_mh,
-                        meta)
+                        meta, work)

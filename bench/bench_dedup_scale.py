@@ -1,6 +1,6 @@
 """Benchmark: global MinHash dedup in bounded-memory stages on the data engine vs the in-memory pass.
 
-    python bench/bench_dedup_scale.py [--docs 1000000] [--shard-docs 50000] [--also 100000]
+    python bench/bench_dedup_scale.py [--docs 1000000] [--shard-docs 50000] [--also 100000] [--full]
                                       [--out bench/results/dedup_scale.json]
 
 Corpus: synthetic documents (60-140 words drawn from a Zipf law over a 100k-word vocabulary), and
@@ -10,7 +10,11 @@ planted near-duplicates: 10 % of the documents copy an earlier one, often from a
 Runs, each in a fresh process on the same shards:
 * ``in_memory``: :func:`mimo.data.dedup.minhash_dedup` over every text at once (today's asset);
 * ``stages_w1`` / ``stages_w2``: :func:`mimo.data.dedup.stages.multistage_minhash` on datatrove's
-  local executor with 1 and 2 worker processes (peak RSS per worker = the largest task process).
+  local executor with 1 and 2 worker processes (peak RSS per worker = the largest task process);
+* ``full_w1`` / ``full_w2`` (``--full``): the whole dedup of ``deduplicated_pages``
+  (:func:`mimo.data.dedup.stages.full.full_dedup`: URL and exact passes, MinHash, and the writer
+  of the kept rows), on the same shards (every document has its own URL, so its removals are the
+  MinHash ones).
 
 Recall: planted duplicates removed; false positives: removed documents that were not planted. The
 removed sets of the stages and of the in-memory pass are compared document by document. ``--also``
@@ -94,7 +98,8 @@ def make_corpus(out: Path, docs: int, shard_docs: int, seed: int = 7,
             texts.append(" ".join(vocab[words]))
         chars += sum(map(len, texts))
         path = out / f"shard-{s:05d}.parquet"
-        pq.write_table(pa.table({"text": texts}), path)
+        urls = [f"https://host{i % 997}.example/doc/{i}" for i in range(lo, lo + len(texts))]
+        pq.write_table(pa.table({"url": urls, "text": texts}), path)
         paths.append(str(path))
     return paths, source, chars
 
@@ -139,6 +144,31 @@ def _stages(paths: list[str], work: str, workers: int, max_bucket_records: int, 
                    for s in res.stages}}))
 
 
+def _full(paths: list[str], work: str, workers: int, max_bucket_records: int, shard_docs: int, result: str) -> None:
+    import pyarrow.parquet as pq
+
+    from mimo.data.dedup.stages.full import full_dedup
+    from mimo.data.engine import EngineConfig
+
+    log = os.open(f"{work}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.dup2(log, 2)
+    t0 = time.perf_counter()
+    res = full_dedup(paths, work, engine=EngineConfig(workers=workers), max_bucket_records=max_bucket_records)
+    seconds = time.perf_counter() - t0
+    rows = []
+    for s, path in enumerate(res.removals):
+        t = pq.read_table(path)
+        kept = np.array(t["kept_id"].to_pylist(), dtype=np.int64)
+        rows.append(np.stack([s * shard_docs + np.array(t["row"].to_pylist(), dtype=np.int64),
+                              (kept >> 32) * shard_docs + (kept & 0xFFFFFFFF)], axis=1))
+    np.save(result + ".npy", np.concatenate(rows) if rows else np.zeros((0, 2), dtype=np.int64))
+    Path(result).write_text(json.dumps({
+        "seconds": seconds, "peak_rss_mb_per_worker": res.peak_rss_mb_per_worker, "driver_peak_rss_mb": _peak_mb(),
+        "kept_rows": sum(pq.ParquetFile(p).metadata.num_rows for p in res.kept),
+        "stages": {s.name: {"tasks": s.tasks, "seconds": round(s.seconds, 2), "max_rss_mb": s.max_rss_mb}
+                   for s in res.stages}}))
+
+
 def _spawn(target, *args) -> None:
     proc = mp.get_context("spawn").Process(target=target, args=args)
     proc.start()
@@ -156,7 +186,8 @@ def _score(removed: np.ndarray, source: np.ndarray) -> dict:
             "false_positive_rate": round(float((gone & ~planted).sum() / max(1, (~planted).sum())), 6)}
 
 
-def run_scale(tmp: Path, docs: int, shard_docs: int, max_bucket_records: int, with_baseline: bool) -> dict:
+def run_scale(tmp: Path, docs: int, shard_docs: int, max_bucket_records: int, with_baseline: bool,
+              full: bool = False) -> dict:
     data = tmp / f"corpus-{docs}"
     data.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -169,12 +200,15 @@ def run_scale(tmp: Path, docs: int, shard_docs: int, max_bucket_records: int, wi
           f"{out['planted']} planted) in {out['generate_seconds']} s", flush=True)
     removed = {}
     runs = [("stages_w1", 1), ("stages_w2", 2)] + ([("in_memory", 0)] if with_baseline else [])
+    runs += [("full_w1", 1), ("full_w2", 2)] if full else []
     for name, workers in runs:
         result = str(tmp / f"{name}-{docs}.json")
         if workers:
             work = tmp / f"work-{name}-{docs}"
             shutil.rmtree(work, ignore_errors=True)
-            _spawn(_stages, paths, str(work), workers, max_bucket_records, shard_docs, result)
+            _spawn(_full if name.startswith("full") else _stages, paths, str(work), workers, max_bucket_records,
+                   shard_docs, result)
+            shutil.rmtree(work, ignore_errors=True)
         else:
             _spawn(_in_memory, paths, result)
         rec = json.loads(Path(result).read_text())
@@ -186,6 +220,11 @@ def run_scale(tmp: Path, docs: int, shard_docs: int, max_bucket_records: int, wi
         a = {tuple(r) for r in removed["stages_w1"].tolist()}
         b = {tuple(r) for r in removed["in_memory"].tolist()}
         out["same_as_in_memory"] = {"stages_only": len(a - b), "in_memory_only": len(b - a), "identical": a == b}
+        if full:
+            c = {tuple(r) for r in removed["full_w1"].tolist()}
+            out["full_same_as_in_memory"] = c == b
+    if full:
+        out["full_throughput_ratio_2v1"] = round(out["full_w2"]["docs_per_s"] / out["full_w1"]["docs_per_s"], 3)
     out["throughput_ratio_2v1"] = round(out["stages_w2"]["docs_per_s"] / out["stages_w1"]["docs_per_s"], 3)
     return out
 
@@ -196,6 +235,7 @@ def main() -> None:
     ap.add_argument("--shard-docs", type=int, default=50_000)
     ap.add_argument("--also", type=int, default=100_000, help="a smaller corpus, same shard size (0: none)")
     ap.add_argument("--max-bucket-records", type=int, default=1_000_000)
+    ap.add_argument("--full", action="store_true", help="also the whole dedup (URL, exact, MinHash, writer)")
     ap.add_argument("--out", default=str(ROOT / "bench/results/dedup_scale.json"))
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dedup-scale-", dir=os.environ.get("TMPDIR")))
@@ -203,8 +243,9 @@ def main() -> None:
         results = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                                "python": platform.python_version()}, "args": vars(args), "scales": []}
         if args.also:
-            results["scales"].append(run_scale(tmp, args.also, args.shard_docs, args.max_bucket_records, True))
-        big = run_scale(tmp, args.docs, args.shard_docs, args.max_bucket_records, True)
+            results["scales"].append(run_scale(tmp, args.also, args.shard_docs, args.max_bucket_records, True,
+                                               args.full))
+        big = run_scale(tmp, args.docs, args.shard_docs, args.max_bucket_records, True, args.full)
         results["scales"].append(big)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -6,8 +6,8 @@ repository's own measurements.
 Inputs (measured here, one core each, read from bench/results/):
 * extraction pages/s per worker: ``extraction_scale.json`` (``bench/bench_extraction_scale.py``),
   on the WCXB crawl (real pages of 7 types: the closest to a Common Crawl mix we have);
-* dedup documents/s per worker: ``dedup_scale.json`` (``bench/bench_dedup_scale.py``), scaled by
-  document length (the signature cost is linear in characters);
+* dedup documents/s per worker: ``dedup_scale.json`` (``bench/bench_dedup_scale.py --full``: the
+  whole dedup), scaled by document length (the signature cost is linear in characters);
 * tagging and decontamination documents/s per worker: ``tag_decontam_scale.json``
   (``bench/bench_tag_decontam_scale.py``, the engine steps on the WCXB pages' main text), scaled
   by document length like dedup.
@@ -51,9 +51,11 @@ def main() -> None:
     dedup_scale = _load("dedup_scale.json")
     big = max(dedup_scale["scales"], key=lambda s: s["docs"])
     bench_chars = big.get("chars_per_doc", args.bench_chars_per_doc)
-    dedup_dps = big["stages_w1"]["docs_per_s"] * min(1.0, bench_chars / args.chars_per_doc)
+    dedup_run = big.get("full_w1") or big["stages_w1"]  # the whole dedup when the bench ran it (--full)
+    dedup_dps = dedup_run["docs_per_s"] * min(1.0, bench_chars / args.chars_per_doc)
+    dedup_name = "global dedup (URL, exact, MinHash, writer)" if "full_w1" in big else "global MinHash dedup"
     docs = args.pages * args.kept_after_extraction
-    rows = [("extraction", args.pages, ext["pages_per_s"]), ("global MinHash dedup (4 stages)", docs, dedup_dps)]
+    rows = [("extraction (engine)", args.pages, ext["pages_per_s"]), (dedup_name, docs, dedup_dps)]
     steps = _load("tag_decontam_scale.json")["summary"]
     length = steps["chars_per_doc"] / args.chars_per_doc  # both steps are linear in characters
     tag_dps = args.tagger_docs_per_s or steps["tag_docs_per_s"]["engine_1"] * length
