@@ -58,6 +58,7 @@ class DedupOutcome:
 
     removals: list[Removal]
     kept: pa.Table | list[str]  # the kept rows, or the engine's kept parts (local parquet files)
+    kept_tokens: int
     clusters_with_dups: int
     cluster_sizes: dict[int, int]
     meta: dict[str, Any] = field(default_factory=dict)
@@ -121,10 +122,9 @@ def deduplicated_pages(context: dg.AssetExecutionContext, config: DedupConfig, l
         else:
             lake_obj.write_parquet_parts(outcome.kept, f"{tmp}/pages.parquet")
         lake_obj.write_parquet(dups, f"{tmp}/duplicates.parquet")
-        kept = lake_obj.read_parquet(f"{tmp}/pages.parquet", columns=["text"])
-        tokens = sum(approx_tokens(t) for t in kept["text"].to_pylist())
-        return WriteStats(row_count=kept.num_rows, token_count=tokens, metadata={
-            "docs_in": n_in, "docs_out": kept.num_rows, "dedup_rate": round(1 - kept.num_rows / max(n_in, 1), 4),
+        n_out = n_in - len(outcome.removals)
+        return WriteStats(row_count=n_out, token_count=outcome.kept_tokens, metadata={
+            "docs_in": n_in, "docs_out": n_out, "dedup_rate": round(1 - n_out / max(n_in, 1), 4),
             "removed_url": stages["url"], "removed_exact": stages["exact"], "removed_minhash": stages["minhash"],
             "removed_across_crawl_files": cross_file, "minhash_clusters_with_dups": outcome.clusters_with_dups,
             "minhash_cluster_sizes": {str(k): v for k, v in sorted(outcome.cluster_sizes.items())},
@@ -157,7 +157,9 @@ def dedup_in_memory(lake_obj, shards: list[str], mh_cfg: MinHashConfig) -> Dedup
     removals, result = dedup_passes(table["url"].to_pylist(), table["text"].to_pylist(), mh_cfg)
     alive = np.ones(table.num_rows, dtype=bool)
     alive[[r.index for r in removals]] = False
-    return DedupOutcome(removals, table.filter(pa.array(alive)), result.n_clusters_with_dups, result.cluster_sizes,
+    kept = table.filter(pa.array(alive))
+    tokens = sum(approx_tokens(t) for t in kept["text"].to_pylist())
+    return DedupOutcome(removals, kept, tokens, result.n_clusters_with_dups, result.cluster_sizes,
                         {"minhash_engine": "in_memory"})
 
 
@@ -189,5 +191,5 @@ def dedup_on_engine(context: dg.AssetExecutionContext, config: DedupConfig, clus
             "engine_peak_rss_mb_per_worker": round(res.peak_rss_mb_per_worker, 1),
             "engine_stages": {s.name: {"tasks": s.tasks, "seconds": round(s.seconds, 2), "max_rss_mb": s.max_rss_mb}
                               for s in res.stages}}
-    return DedupOutcome(removals, [str(p) for p in res.kept], int(res.clusters.get("clusters_with_dups", 0)), sizes_mh,
-                        meta, work)
+    return DedupOutcome(removals, [str(p) for p in res.kept], res.kept_tokens,
+                        int(res.clusters.get("clusters_with_dups", 0)), sizes_mh, meta, work)

@@ -163,8 +163,8 @@ def tagged_pages(context: dg.AssetExecutionContext, config: TaggingConfig, lake:
             if failure:
                 would_drop[name][domain] += 1
     tagged = table
-    for name, field in zip(tag_schema().names, tag_schema()):
-        tagged = tagged.append_column(field, pa.array(columns[name], type=field.type))
+    for field in tag_schema():
+        tagged = tagged.append_column(field, pa.array(columns[field.name], type=field.type))
     domain_counts = Counter(columns["domain"])
 
     def write(tmp: str) -> WriteStats:

@@ -21,7 +21,7 @@ from mimo.data.dedup.minhash import MinHashConfig
 from mimo.data.dedup.stages.keys import KINDS, KeyFindStep, KeySignatureStep, SkipRemoved, keys_dir
 from mimo.data.dedup.stages.pipeline import RECORDS_PER_BUCKET_TASK, bucket_parts, multistage_minhash
 from mimo.data.dedup.stages.reader import ParquetTextShards
-from mimo.data.dedup.stages.writer import ShardWriter, kept_file, removals_file
+from mimo.data.dedup.stages.writer import ShardWriter, kept_file, kept_tokens_file, removals_file
 from mimo.data.engine import EngineConfig, StageRun, run_stage
 
 KEYS_PER_FIND_TASK = 8_000_000  # key records one find task loads (24 bytes each)
@@ -29,10 +29,12 @@ KEYS_PER_FIND_TASK = 8_000_000  # key records one find task loads (24 bytes each
 
 @dataclass
 class FullDedupResult:
-    """Per shard, the kept rows' and the removals' parquet files; MinHash cluster counts; stage runs."""
+    """Per shard, the kept rows' and the removals' parquet files; the kept texts' tokens; MinHash
+    cluster counts; stage runs."""
 
     kept: list[Path]
     removals: list[Path]
+    kept_tokens: int
     clusters: dict
     stages: list[StageRun] = field(default_factory=list)
 
@@ -75,5 +77,6 @@ def full_dedup(shards: Sequence[str], work_dir: str | Path, config: MinHashConfi
     n = len(shards)
     runs.append(run_stage("write", [ShardWriter(shards, work, KINDS)], n, Path(work) / "logs" / "write", engine,
                           progress))
+    tokens = sum(json.loads(kept_tokens_file(work, s).read_text())["tokens"] for s in range(n))
     return FullDedupResult([kept_file(work, s) for s in range(n)], [removals_file(work, s) for s in range(n)],
-                           mh.clusters, runs)
+                           tokens, mh.clusters, runs)

@@ -1,7 +1,9 @@
-"""Last stage of the full dedup: each shard's kept rows (every column) and its removals."""
+"""Last stage of the full dedup: each shard's kept rows (every column), their token count, and
+the shard's removals."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +16,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from mimo.data.dedup.stages.keys import removed_by
 from mimo.data.dedup.stages.layout import removed_file
+from mimo.data.tagging.features import approx_tokens
 
 REMOVAL_SCHEMA = pa.schema([("row", pa.int64()), ("stage", pa.string()), ("kept_id", pa.int64())])
 
@@ -24,6 +27,11 @@ def kept_file(work: str | Path, shard: int) -> Path:
 
 def removals_file(work: str | Path, shard: int) -> Path:
     return Path(work) / "out" / f"removed-s{shard:06d}.parquet"
+
+
+def kept_tokens_file(work: str | Path, shard: int) -> Path:
+    """``{"tokens": ...}``: approximate tokens of the shard's kept texts (for the catalog)."""
+    return Path(work) / "out" / f"kept-s{shard:06d}.tokens.json"
 
 
 def shard_removals(work: str | Path, shard: int, kinds: Sequence[str]) -> dict[int, tuple[str, int]]:
@@ -45,7 +53,8 @@ def _write_atomic(table: pa.Table, path: Path) -> None:
 
 class ShardWriter(PipelineStep):
     """Task ``rank`` streams ``paths[rank]`` in row batches and writes the rows no pass removed
-    (``kept-s<rank>.parquet``, same schema) and the removed rows' ``(row, stage, kept_id)``."""
+    (``kept-s<rank>.parquet``, same schema), their token count, and the removed rows'
+    ``(row, stage, kept_id)``."""
 
     name = "dedup writer"
     type = "💽 - WRITER"
@@ -60,13 +69,19 @@ class ShardWriter(PipelineStep):
         final = kept_file(self.work_dir, rank)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f"{final.name}.tmp{os.getpid()}")
-        row = 0
+        row, tokens = 0, 0
         with pq.ParquetWriter(tmp, source.schema_arrow) as writer:
             for batch in source.iter_batches(self.batch_rows):
                 keep = np.array([row + i not in removals for i in range(batch.num_rows)], dtype=bool)
-                writer.write_table(pa.Table.from_batches([batch]).filter(pa.array(keep)))
+                kept = pa.Table.from_batches([batch]).filter(pa.array(keep))
+                writer.write_table(kept)
+                tokens += sum(approx_tokens(t or "") for t in kept["text"].to_pylist())
                 row += batch.num_rows
         os.replace(tmp, final)
+        count = kept_tokens_file(self.work_dir, rank)
+        count_tmp = count.with_name(f"{count.name}.tmp{os.getpid()}")
+        count_tmp.write_text(json.dumps({"tokens": tokens}))
+        os.replace(count_tmp, count)
         rows = sorted(removals)
         _write_atomic(pa.table({"row": rows, "stage": [removals[r][0] for r in rows],
                                 "kept_id": [removals[r][1] for r in rows]}, schema=REMOVAL_SCHEMA),
