@@ -3,9 +3,14 @@ content blocks), a collection its category text, a product page with an empty bo
 description (malformed blocks are skipped), forums keep replies, math pages keep the recall pass, and
 the quality score is 0 for nothing, higher for a complete-looking text than for a fragment."""
 
+import gzip
+from dataclasses import replace
+
 from mimo.data.extract import ExtractConfig, extract_html
-from mimo.data.extract.core import parse_html
-from mimo.data.extract.profiles import extract_typed, typed_config
+from mimo.data.extract.core import _to_text, parse_html
+from mimo.data.extract.mainpass import run_trafilatura
+from mimo.data.extract.profiles import FALLBACK_BELOW_COVERAGE, extract_typed, main_text, typed_config
+from mimo.data.extract.quality import visible_words
 from mimo.data.extract.quality import extraction_quality
 from mimo.data.extract.sections import category_intro, merged_sections
 from mimo.data.extract.structured import json_ld_objects, longest_text
@@ -71,6 +76,21 @@ def test_typed_settings():
     assert not typed_config("article", ExtractConfig()).fast
     assert typed_config("article", ExtractConfig(), protected=True) == ExtractConfig()  # math/code: recall pass
     assert not typed_config("documentation", ExtractConfig(), protected=True).fast
+
+
+def test_fallback_extractors_run_only_when_the_fast_pass_covers_little(shared_dir):
+    """A real page (WCXB dev 4617) whose fast pass keeps a tenth of the article: the gate sends it
+    to the fallback extractors, which recover it; a page the fast pass covers keeps the fast text."""
+    html = _to_text(gzip.decompress((shared_dir / "benchmarks/wcxb-dev/dev/html/4617.html.gz").read_bytes()), None)[0]
+    config = typed_config("article", ExtractConfig())
+    root = parse_html(html)
+    page_words = visible_words(parse_html(html))
+    fast = run_trafilatura(root, None, replace(config, fast=True))
+    assert len(fast.split()) < FALLBACK_BELOW_COVERAGE * page_words
+    gated = main_text(root, None, config, page_words)
+    assert gated == run_trafilatura(root, None, config) and len(gated.split()) > 3 * len(fast.split())
+    assert main_text(root, None, config, len(fast.split())) == fast  # covered: no fallback
+    assert main_text(root, None, replace(config, fast=True), page_words) == fast  # fast asked: never
 
 
 def test_quality_score_orders_complete_texts_above_fragments():

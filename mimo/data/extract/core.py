@@ -107,7 +107,8 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     if not merge_forum_posts(root, html):
         merge_split_bodies(root)
     if kind:
-        text, step = extract_typed(kind, root, url, typed_config(kind, config, bool(table.items)))
+        text, step = extract_typed(kind, root, url, typed_config(kind, config, bool(table.items)),
+                                    page_words)
     else:
         text = run_trafilatura(root, url, config)
     text = drop_boilerplate_lines(drop_headline(text, heads), own_urls)

@@ -38,10 +38,10 @@ WEIGHTS = Path(__file__).with_name("pagetype_weights.npz")
 BUCKETS = 1 << 14
 _WORDS = re.compile(r"[a-z]{3,}")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
-_ATTRS = etree.XPath("//@class|//@id")
+_ATTRS = etree.XPath("//@class|//@id", smart_strings=False)
 _TAGS = ("article", "section", "form", "table", "pre", "code", "li", "h1", "h2", "h3", "aside", "nav", "button",
          "input", "img", "time", "p", "blockquote", "dl", "select", "iframe", "svg")
-_TITLE = etree.XPath("//head/title//text()|//meta[@name='description']/@content")
+_TITLE = etree.XPath("//head/title//text()|//meta[@name='description']/@content", smart_strings=False)
 
 
 def _bucket(n: float) -> int:
@@ -62,7 +62,7 @@ def page_features(root: HtmlElement, html: str, url: str | None) -> list[str]:
     counts = Counter(el.tag for el in root.iter(*_TAGS))
     feats += [f"t:{t}:{_bucket(counts.get(t, 0))}" for t in _TAGS]
     feats += [f"pw:{_bucket(p_words)}", f"ln:{_bucket(links)}", f"lr:{_bucket(10 * links / max(p_words, 1))}"]
-    feats += [f"w:{w}" for w in set(_WORDS.findall(" ".join(str(t) for t in _TITLE(root)[:3]).lower()))]
+    feats += [f"w:{w}" for w in set(_WORDS.findall(" ".join(_TITLE(root)[:3]).lower()))]
     return feats
 
 

@@ -3,6 +3,9 @@
 - :func:`typed_config`: typed pages use trafilatura's balanced mode with its fallback extractors
   (better on every WCXB type than the recall-mode single pass), forum threads keep their replies;
   pages with protected math or code keep the recall-mode single pass that keeps every formula.
+- The fallback extractors (readability, jusText) cost as much as the main pass but change the text of
+  about one page in ten; they run only when the fast pass keeps under ``FALLBACK_BELOW_COVERAGE`` of the
+  page's visible words, which is where they change the result.
 - :func:`extract_typed`: after the main-content pass, a short text is replaced by the page's merged
   content blocks when those hold much more (every section of a service page, every card of a
   listing, every post of a thread; never on product pages, whose other blocks are other products);
@@ -38,6 +41,8 @@ SECTIONS: dict[str, tuple[float, int]] = {
 }
 SECTIONS_DEFAULT = (2.0, 3000)
 PRODUCT_SHORT_CHARS = 100  # a product body shorter than this takes the JSON-LD description
+#: the fallback extractors run when the fast pass keeps less than this share of the visible words
+FALLBACK_BELOW_COVERAGE = 0.2
 
 
 def typed_config(kind: str, config: ExtractConfig, protected: bool = False) -> ExtractConfig:
@@ -47,10 +52,23 @@ def typed_config(kind: str, config: ExtractConfig, protected: bool = False) -> E
     return replace(config, **BASE_SETTINGS, **SETTINGS.get(kind, {}))
 
 
-def extract_typed(kind: str, root: HtmlElement, url: str | None, config: ExtractConfig) -> tuple[str, str]:
+def main_text(root: HtmlElement, url: str | None, config: ExtractConfig, page_words: int | None) -> str:
+    """trafilatura's text under ``config``; with ``page_words`` (the page's visible words) the
+    fallback extractors run only when the fast pass covers too little of the page."""
+    if config.fast or page_words is None:
+        return run_trafilatura(root, url, config)
+    text = run_trafilatura(root, url, replace(config, fast=True))
+    if len(text.split()) < FALLBACK_BELOW_COVERAGE * page_words:
+        text = run_trafilatura(root, url, config)
+    return text
+
+
+def extract_typed(kind: str, root: HtmlElement, url: str | None, config: ExtractConfig,
+                  page_words: int | None = None) -> tuple[str, str]:
     """The page's text and which step decided (``main``, ``sections``, ``json-ld``);
-    ``root`` is the protected tree (trafilatura does not change it, so the steps read it after)."""
-    text, step = run_trafilatura(root, url, config), "main"
+    ``root`` is the protected tree (trafilatura does not change it, so the steps read it after).
+    ``page_words``: the page's visible words, which gate the fallback extractors (:func:`main_text`)."""
+    text, step = main_text(root, url, config, page_words), "main"
     factor, below = SECTIONS.get(kind, SECTIONS_DEFAULT)
     if len(text) < below:
         sections = merged_sections(root)
