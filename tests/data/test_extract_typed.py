@@ -93,6 +93,16 @@ def test_fallback_extractors_run_only_when_the_fast_pass_covers_little(shared_di
     assert main_text(root, None, replace(config, fast=True), page_words) == fast  # fast asked: never
 
 
+def test_page_whose_article_sits_in_its_header_gets_the_recall_pass(shared_dir):
+    """WCXB dev 4111: the whole article is inside a <header>, where the balanced pass and the fallback
+    extractors find nothing; the recall pass recovers it instead of an empty page."""
+    html = gzip.decompress((shared_dir / "benchmarks/wcxb-dev/dev/html/4111.html.gz").read_bytes())
+    root = parse_html(_to_text(html, None)[0])
+    assert not run_trafilatura(root, None, typed_config("article", ExtractConfig()))
+    out = extract_html(html, config=ExtractConfig(page_types=True))
+    assert out.skip_reason is None and len(out.text.split()) > 1500 and "Non-toxic clothing" in out.text
+
+
 def test_quality_score_orders_complete_texts_above_fragments():
     assert extraction_quality("", 500, "article") == 0.0
     prose = "\n".join(["A full line of running prose about the harbour and its many old boats."] * 80)

@@ -54,12 +54,15 @@ def typed_config(kind: str, config: ExtractConfig, protected: bool = False) -> E
 
 def main_text(root: HtmlElement, url: str | None, config: ExtractConfig, page_words: int | None) -> str:
     """trafilatura's text under ``config``; with ``page_words`` (the page's visible words) the
-    fallback extractors run only when the fast pass covers too little of the page."""
+    fallback extractors run only when the fast pass covers too little of the page, and a page
+    where both find nothing gets the recall pass (its main content may sit in a page header)."""
     if config.fast or page_words is None:
         return run_trafilatura(root, url, config)
     text = run_trafilatura(root, url, replace(config, fast=True))
     if len(text.split()) < FALLBACK_BELOW_COVERAGE * page_words:
         text = run_trafilatura(root, url, config)
+    if not text.strip() and page_words:  # nothing found on a page with text: the recall pass decides
+        text = run_trafilatura(root, url, replace(config, favor_recall=True, favor_precision=False, fast=True))
     return text
 
 
