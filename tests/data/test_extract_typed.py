@@ -9,7 +9,13 @@ from dataclasses import replace
 from mimo.data.extract import ExtractConfig, extract_html
 from mimo.data.extract.core import _to_text, parse_html
 from mimo.data.extract.mainpass import run_trafilatura
-from mimo.data.extract.profiles import FALLBACK_BELOW_COVERAGE, extract_typed, main_text, typed_config
+from mimo.data.extract.profiles import (
+    FALLBACK_BELOW_COVERAGE,
+    extract_typed,
+    keep_protected,
+    main_text,
+    typed_config,
+)
 from mimo.data.extract.quality import visible_words
 from mimo.data.extract.quality import extraction_quality
 from mimo.data.extract.sections import category_intro, merged_sections
@@ -74,8 +80,29 @@ def test_typed_settings():
     forum = typed_config("forum", ExtractConfig())
     assert forum.include_comments and not forum.favor_recall and not forum.fast  # balanced, with fallbacks
     assert not typed_config("article", ExtractConfig()).fast
-    assert typed_config("article", ExtractConfig(), protected=True) == ExtractConfig()  # math/code: recall pass
-    assert not typed_config("documentation", ExtractConfig(), protected=True).fast
+    assert not typed_config("documentation", ExtractConfig()).fast
+
+
+def test_article_with_code_takes_the_recall_pass_only_when_the_typed_text_loses_a_block():
+    """An article's typed text that keeps its code block stays; one that lost it gives way to the
+    recall pass, which keeps it; other types never do."""
+    from mimo.data.extract.code import protect_code
+    from mimo.data.extract.placeholders import PlaceholderTable
+
+    prose = "".join(f"<p>Paragraph {i} explains how the harbour model is fitted, step by step, with care.</p>"
+                    for i in range(8))
+    html = (f"<html><body><article><h1>Fitting</h1>{prose}<pre><code class='language-python'>"
+            "def fit(x):\n    return x * 2\n</code></pre>" + prose + "</article></body></html>")
+    root, table = parse_html(html), PlaceholderTable.for_document(html)
+    protect_code(root, table)
+    config = ExtractConfig()
+    recall = run_trafilatura(root, None, config)
+    assert table.prefix in recall
+    assert keep_protected("article", recall + " x", "main", root, None, config, table.prefix) == (recall + " x", "main")
+    assert keep_protected("article", "no code here", "main", root, None, config, table.prefix) == (recall, "recall")
+    assert keep_protected("service", "no code here", "main", root, None, config, table.prefix)[0] == "no code here"
+    out = extract_html(html, config=ExtractConfig(page_types=True))
+    assert "return x * 2" in out.text and out.n_code_blocks == 1
 
 
 def test_fallback_extractors_run_only_when_the_fast_pass_covers_little(shared_dir):

@@ -70,7 +70,8 @@ _BODY_CLASS = re.compile(r"(?:article|post|story|entry)[-_]{0,2}(?:body|content|
 
 def merge_split_bodies(root: HtmlElement) -> int:
     """Join an article body split into sibling chunks (same body-like class, same grandparent;
-    ads between them) into the first chunk, so that the main-content detector keeps all of it."""
+    ads between them) into the first chunk, so that the main-content detector keeps all of it.
+    Chunks that each sit in their own ``<article>`` are the items of a list, and stay apart."""
     attrs = _CLASS_XPATH(root)
     counts = Counter(map(str, attrs))
     wanted = {c for c, n in counts.items() if n >= 2 and _BODY_CLASS.search(c)}
@@ -82,7 +83,7 @@ def merge_split_bodies(root: HtmlElement) -> int:
             el = attr.getparent()
             parent = el.getparent() if el is not None else None
             grand = parent.getparent() if parent is not None else None
-            if grand is not None:
+            if grand is not None and parent.tag != "article":  # each chunk in its own <article>: items
                 groups.setdefault((str(attr), id(grand)), []).append(el)
     return sum(_merge(members) for members in groups.values())
 

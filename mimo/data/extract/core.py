@@ -28,7 +28,7 @@ from mimo.data.extract.math import protect_math
 from mimo.data.extract.pagetype import PageType
 from mimo.data.extract.pagetype_model import predict_page_type
 from mimo.data.extract.placeholders import PlaceholderTable
-from mimo.data.extract.profiles import extract_typed, typed_config
+from mimo.data.extract.profiles import extract_typed, keep_protected, typed_config
 from mimo.data.extract.quality import extraction_quality, visible_words
 from mimo.data.language import detect_language
 
@@ -107,8 +107,9 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     if not merge_forum_posts(root, html):
         merge_split_bodies(root)
     if kind:
-        text, step = extract_typed(kind, root, url, typed_config(kind, config, bool(table.items)),
-                                    page_words)
+        text, step = extract_typed(kind, root, url, typed_config(kind, config), page_words)
+        if table.items:
+            text, step = keep_protected(kind, text, step, root, url, config, table.prefix)
     else:
         text = run_trafilatura(root, url, config)
     text = drop_boilerplate_lines(drop_headline(text, heads), own_urls)

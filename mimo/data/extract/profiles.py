@@ -1,8 +1,9 @@
 """Extraction by page type: the trafilatura settings and the extra steps that fit each type.
 
 - :func:`typed_config`: typed pages use trafilatura's balanced mode with its fallback extractors
-  (better on every WCXB type than the recall-mode single pass), forum threads keep their replies;
-  pages with protected math or code keep the recall-mode single pass that keeps every formula.
+  (better on every WCXB type than the recall-mode single pass), forum threads keep their replies.
+- :func:`keep_protected`: an article with math or code whose typed text lost a formula or code block
+  takes the recall-mode single pass, which keeps every one of them.
 - The fallback extractors (readability, jusText) cost as much as the main pass but change the text of
   about one page in ten; they run only when the fast pass keeps under ``FALLBACK_BELOW_COVERAGE`` of the
   page's visible words, which is where they change the result.
@@ -30,7 +31,7 @@ BASE_SETTINGS: dict[str, bool] = {"favor_recall": False, "fast": False}
 SETTINGS: dict[str, dict[str, bool]] = {
     "forum": {"include_comments": True},
 }
-#: types whose math/code pages keep the recall-mode single pass
+#: types whose math/code pages take the recall-mode single pass when the typed text loses a formula or code block
 PROTECTED_TYPES = ("article",)
 #: merged sections replace a main-content text shorter than ``below`` chars when they are
 #: ``factor`` times longer (never on articles, where it costs precision on the article benchmark, nor on products,
@@ -45,11 +46,21 @@ PRODUCT_SHORT_CHARS = 100  # a product body shorter than this takes the JSON-LD 
 FALLBACK_BELOW_COVERAGE = 0.2
 
 
-def typed_config(kind: str, config: ExtractConfig, protected: bool = False) -> ExtractConfig:
-    """The settings for a page of type ``kind`` (``protected``: the page has math or code)."""
-    if protected and kind in PROTECTED_TYPES:
-        return config
+def typed_config(kind: str, config: ExtractConfig) -> ExtractConfig:
+    """The settings for a page of type ``kind``."""
     return replace(config, **BASE_SETTINGS, **SETTINGS.get(kind, {}))
+
+
+def keep_protected(kind: str, text: str, step: str, root: HtmlElement, url: str | None, config: ExtractConfig,
+                   token_prefix: str) -> tuple[str, str]:
+    """(text, step): the recall-mode single pass (``config`` untyped) instead of ``text`` when the page
+    is of a protected type and that pass keeps more of the page's formula/code tokens (step ``recall``)."""
+    if kind not in PROTECTED_TYPES:
+        return text, step
+    recall = run_trafilatura(root, url, config)
+    if recall.count(token_prefix) > text.count(token_prefix):
+        return recall, "recall"
+    return text, step
 
 
 def main_text(root: HtmlElement, url: str | None, config: ExtractConfig, page_words: int | None) -> str:
