@@ -1,7 +1,9 @@
 """Extraction by page type: a listing keeps every card and a service page every section (merged
 content blocks), a collection its category text, a product page with an empty body takes its JSON-LD
-description (malformed blocks are skipped), forums keep replies, math pages keep the recall pass, and
-the quality score is 0 for nothing, higher for a complete-looking text than for a fragment."""
+description (malformed blocks are skipped), forums keep replies, math/code articles take the recall pass
+only when the typed text lost a formula or code block, the fallback extractors run only where the fast
+pass covers little of the page, and the quality score is 0 for nothing, higher for a complete-looking
+text than for a fragment."""
 
 import gzip
 from dataclasses import replace
@@ -16,8 +18,7 @@ from mimo.data.extract.profiles import (
     main_text,
     typed_config,
 )
-from mimo.data.extract.quality import visible_words
-from mimo.data.extract.quality import extraction_quality
+from mimo.data.extract.quality import extraction_quality, visible_words
 from mimo.data.extract.sections import category_intro, merged_sections
 from mimo.data.extract.structured import json_ld_objects, longest_text
 
@@ -98,9 +99,9 @@ def test_article_with_code_takes_the_recall_pass_only_when_the_typed_text_loses_
     config = ExtractConfig()
     recall = run_trafilatura(root, None, config)
     assert table.prefix in recall
-    assert keep_protected("article", recall + " x", "main", root, None, config, table.prefix) == (recall + " x", "main")
-    assert keep_protected("article", "no code here", "main", root, None, config, table.prefix) == (recall, "recall")
-    assert keep_protected("service", "no code here", "main", root, None, config, table.prefix)[0] == "no code here"
+    assert keep_protected("article", recall + " x", "main", root, None, config, table.items) == (recall + " x", "main")
+    assert keep_protected("article", "no code here", "main", root, None, config, table.items) == (recall, "recall")
+    assert keep_protected("service", "no code here", "main", root, None, config, table.items)[0] == "no code here"
     out = extract_html(html, config=ExtractConfig(page_types=True))
     assert "return x * 2" in out.text and out.n_code_blocks == 1
 
@@ -111,7 +112,7 @@ def test_fallback_extractors_run_only_when_the_fast_pass_covers_little(shared_di
     html = _to_text(gzip.decompress((shared_dir / "benchmarks/wcxb-dev/dev/html/4617.html.gz").read_bytes()), None)[0]
     config = typed_config("article", ExtractConfig())
     root = parse_html(html)
-    page_words = visible_words(parse_html(html))
+    page_words = visible_words(root)  # trafilatura leaves the tree as it is
     fast = run_trafilatura(root, None, replace(config, fast=True))
     assert len(fast.split()) < FALLBACK_BELOW_COVERAGE * page_words
     gated = main_text(root, None, config, page_words)

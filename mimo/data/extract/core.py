@@ -109,7 +109,7 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     if kind:
         text, step = extract_typed(kind, root, url, typed_config(kind, config), page_words)
         if table.items:
-            text, step = keep_protected(kind, text, step, root, url, config, table.prefix)
+            text, step = keep_protected(kind, text, step, root, url, config, table.items)
     else:
         text = run_trafilatura(root, url, config)
     text = drop_boilerplate_lines(drop_headline(text, heads), own_urls)

@@ -17,6 +17,7 @@ Every choice is measured per type on the WCXB development split (``bench/bench_e
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 
 from lxml.html import HtmlElement
@@ -52,13 +53,15 @@ def typed_config(kind: str, config: ExtractConfig) -> ExtractConfig:
 
 
 def keep_protected(kind: str, text: str, step: str, root: HtmlElement, url: str | None, config: ExtractConfig,
-                   token_prefix: str) -> tuple[str, str]:
+                   tokens: Collection[str]) -> tuple[str, str]:
     """(text, step): the recall-mode single pass (``config`` untyped) instead of ``text`` when the page
-    is of a protected type and that pass keeps more of the page's formula/code tokens (step ``recall``)."""
-    if kind not in PROTECTED_TYPES:
+    is of a protected type, ``text`` lost some of the page's formula/code ``tokens``, and that pass
+    keeps more of them (step ``recall``)."""
+    kept = sum(token in text for token in tokens)
+    if kind not in PROTECTED_TYPES or kept == len(tokens):
         return text, step
     recall = run_trafilatura(root, url, config)
-    if recall.count(token_prefix) > text.count(token_prefix):
+    if sum(token in recall for token in tokens) > kept:
         return recall, "recall"
     return text, step
 
