@@ -150,6 +150,9 @@ def test_bad_input_by_type_is_a_reason_or_a_fallback():
     huge = f"<html><body><main>{cards}</main></body></html>"
     out = extract_html(huge, url="https://shop.example.com/list/", config=typed)
     assert out.skip_reason is None and "Item 0" in out.text
+    shell = '<html><body><div id="app"><p>You need to enable JavaScript to run this app.</p></div></body></html>'
+    assert extract_html(shell, url="https://shop.example.com/c/1", config=typed).skip_reason == "shell"
+    assert extract_html(shell, url="https://shop.example.com/c/1").skip_reason is None  # untyped: min_text_chars only
     unknown = extract_html("<html><body><p>" + "plain words " * 40 + "</p></body></html>", config=typed)
     assert unknown.page_type in ("article", "documentation", "forum", "service", "listing", "product", "collection")
     assert unknown.text and 0 < unknown.quality <= 1

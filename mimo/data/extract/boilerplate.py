@@ -24,6 +24,10 @@ _SPLIT = re.compile(r"[\s_-]+")
 _KEEP_TAGS = frozenset({"html", "body", "article", "main"})
 _CLASS_ID_XPATH = etree.XPath("//@class|//@id")
 _CLASS_XPATH = etree.XPath("//@class")
+# plain strings first: most pages have no candidate, and smart strings (which know their element) cost more
+_CLASS_ID_PLAIN = etree.XPath("//@class|//@id", smart_strings=False)
+_CLASS_PLAIN = etree.XPath("//@class", smart_strings=False)
+_BANNER_HINT_RE = re.compile("cookie|consent|gdpr|subscribe|newsletter|signature|postprofile")
 
 
 def _detach(el: HtmlElement) -> None:
@@ -46,10 +50,12 @@ def prune_boilerplate(root: HtmlElement, html: str) -> int:
     is left to trafilatura, which handles it well."""
     if not any(h in html for h in _BANNER_HINTS):
         return 0
+    if not any(_BANNER_HINT_RE.search(attr.lower()) for attr in _CLASS_ID_PLAIN(root)):
+        return 0
     doomed = []
     for attr in _CLASS_ID_XPATH(root):
         low = attr.lower()
-        if not any(h in low for h in _BANNER_HINTS[:3] + _BANNER_HINTS[6:]):
+        if not _BANNER_HINT_RE.search(low):
             continue
         el = attr.getparent()
         if el is None or el.tag in _KEEP_TAGS or not set(_SPLIT.split(low)) & _BANNER_WORDS:
@@ -72,11 +78,11 @@ def merge_split_bodies(root: HtmlElement) -> int:
     """Join an article body split into sibling chunks (same body-like class, same grandparent;
     ads between them) into the first chunk, so that the main-content detector keeps all of it.
     Chunks that each sit in their own ``<article>`` are the items of a list, and stay apart."""
-    attrs = _CLASS_XPATH(root)
-    counts = Counter(map(str, attrs))
+    counts = Counter(_CLASS_PLAIN(root))
     wanted = {c for c, n in counts.items() if n >= 2 and _BODY_CLASS.search(c)}
     if not wanted:
         return 0
+    attrs = _CLASS_XPATH(root)
     groups: dict[tuple[str, int], list[HtmlElement]] = {}
     for attr in attrs:
         if attr in wanted:

@@ -15,6 +15,7 @@ SKIP_REASONS: tuple[str, ...] = (
     "memory",        # the guarded worker hit ExtractConfig.memory_limit_mb
     "parse_error",   # lxml could not build a usable tree (or it was truncated)
     "empty",         # extraction shorter than ExtractConfig.min_text_chars
+    "shell",         # with page types: fewer words than ExtractConfig.min_words (an app shell, a search box)
     "worker_crash",  # the guarded worker died for another reason
 )
 
@@ -33,6 +34,7 @@ class ExtractConfig:
     memory_limit_mb: int = 1024
     max_html_bytes: int = 5_000_000
     min_text_chars: int = 1
+    min_words: int = 10  # with page_types: a shorter text is an app shell or a search box, not a document
 
 
 @dataclass

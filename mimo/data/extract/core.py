@@ -30,6 +30,7 @@ from mimo.data.extract.pagetype_model import predict_page_type
 from mimo.data.extract.placeholders import PlaceholderTable
 from mimo.data.extract.profiles import extract_typed, keep_protected, typed_config
 from mimo.data.extract.quality import extraction_quality, visible_words
+from mimo.data.extract.threads import read_thread
 from mimo.data.language import detect_language
 
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
@@ -104,14 +105,18 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     protect_code(root, table)
     protect_math(root, table, html)
     prune_boilerplate(root, html)
-    if not merge_forum_posts(root, html):
-        merge_split_bodies(root)
-    if kind:
-        text, step = extract_typed(kind, root, url, typed_config(kind, config), page_words)
-        if table.items:
-            text, step = keep_protected(kind, text, step, root, url, config, table.items)
+    thread = read_thread(root, html) if kind == "forum" else None
+    if thread:
+        text, step = thread, "thread"
     else:
-        text = run_trafilatura(root, url, config)
+        if not merge_forum_posts(root, html):
+            merge_split_bodies(root)
+        if kind:
+            text, step = extract_typed(kind, root, url, typed_config(kind, config), page_words)
+            if table.items:
+                text, step = keep_protected(kind, text, step, root, url, config, table.items)
+        else:
+            text = run_trafilatura(root, url, config)
     text = drop_boilerplate_lines(drop_headline(text, heads), own_urls)
     text, n_math, n_code = table.restore(text)
     text = text.strip()
@@ -140,6 +145,8 @@ def extract_html(html: str | bytes, url: str | None = None, config: ExtractConfi
             raise SkipDocument("parse_error") from None
         if len(out) < max(1, config.min_text_chars):
             raise SkipDocument("empty")
+        if config.page_types and len(out.split()) < config.min_words:
+            raise SkipDocument("shell")
     except SkipDocument as skip:
         return ExtractOutcome.skipped(str(skip), encoding=encoding, title=title,
                                       extraction_ms=(time.perf_counter() - t0) * 1000)

@@ -28,8 +28,8 @@ def visible_words(root: HtmlElement) -> int:
     body = root.find("body")
     if body is None:
         return 0
-    total = sum(len(t.split()) for t in body.itertext())
-    hidden = sum(len(t.split()) for el in body.iter(*_HIDDEN) for t in _inner_text(el))
+    total = len(" ".join(body.itertext()).split())  # one split in C: the same count as per piece
+    hidden = sum(len(" ".join(_inner_text(el)).split()) for el in body.iter(*_HIDDEN))
     return total - hidden
 
 
