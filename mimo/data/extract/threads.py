@@ -52,10 +52,12 @@ ENGINES: tuple[ThreadEngine, ...] = (
         body=_X(".//div[@class='post' or @class='cooked']"),
     ),
     ThreadEngine(
-        name="invision", marker="ipsComment",
+        name="invision", marker="elComment_",
         post=_X("//article[starts-with(@id, 'elComment_')]"),
-        author=(_X(f"string(.//*[{_has_class('cAuthorPane_author')}])"),),
-        date=(_X(f"string(.//div[{_has_class('ipsComment_meta')}]//time[1])"),),
+        author=(_X(f"string(.//*[{_has_class('cAuthorPane_author')}])"),  # Invision 4
+                _X(f"string(.//a[{_has_class('ipsUsername')}][1])")),  # Invision 5
+        date=(_X(f"string(.//div[{_has_class('ipsComment_meta')}]//time[1])"),
+              _X(f"string(.//span[{_has_class('ipsEntry__date')}]//span[{_has_class('ipsTime__long')}])")),
         body=_X(".//div[@data-role='commentContent']"),
     ),
     ThreadEngine(
@@ -74,6 +76,13 @@ ENGINES: tuple[ThreadEngine, ...] = (
                 _X("string(.//a[contains(@class, 'username')][1])")),
         date=(_X("string(.//span[@class='date'][1])"), _X("string(.//td[@class='thead'][1])")),
         body=_X(".//div[starts-with(@id, 'post_message_')]"),
+    ),
+    ThreadEngine(
+        name="nodebb", marker='component="post/content"',
+        post=_X("//*[@component='post']"),
+        author=(_X("string(.//a[@data-username][1]/@data-username)"),),
+        date=(),  # written by the page's script from an ISO timestamp
+        body=_X(".//*[@component='post/content']"),
     ),
     ThreadEngine(
         name="smf", marker="post_wrapper",
