@@ -36,6 +36,7 @@ class ExtractionConfig(dg.Config):
     max_html_bytes: int = 5_000_000
     favor_precision: bool = False
     page_types: bool = True  # classify each page and extract with its type's settings
+    min_words: int = 10  # with page_types: a shorter text is an app shell, skipped as "shell"
     workers: int = 1
     progress_every: int = 50
     # "pool": ``workers`` guarded extractors driven from this process; "engine": ``workers`` tasks of
@@ -98,7 +99,7 @@ def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig,
     records = lake_obj.read_parquet(f"{upstream['path']}/records.parquet").to_pylist()
     cfg = ExtractConfig(timeout_s=config.timeout_s, memory_limit_mb=config.memory_limit_mb,
                         max_html_bytes=config.max_html_bytes, favor_precision=config.favor_precision,
-                        page_types=config.page_types)
+                        page_types=config.page_types, min_words=config.min_words)
 
     def write(tmp: str) -> WriteStats:
         t0 = time.perf_counter()
