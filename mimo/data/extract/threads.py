@@ -99,7 +99,6 @@ _BLOCK_TAGS = frozenset({"p", "div", "br", "li", "ul", "ol", "blockquote", "pre"
                          "h4", "h5", "h6", "section", "article", "header", "footer", "dl", "dt", "dd", "hr",
                          "figure", "figcaption", "details", "summary"})
 _SPACES = re.compile(r"[ \t\r\f\v\xa0]+")
-_MIN_POST_WORDS = 1
 
 
 def element_text(el: HtmlElement, skip: set[HtmlElement] | frozenset = frozenset()) -> str:
@@ -141,7 +140,7 @@ def _post_text(engine: ThreadEngine, post: HtmlElement) -> str:
     body = bodies[0]
     drop = set(engine.drop(body)) if engine.drop is not None else set()
     text = element_text(body, drop | set(body.iter("script", "style", "noscript")))
-    if len(text.split()) < _MIN_POST_WORDS:
+    if not text:  # element_text keeps only non-empty lines
         return ""
     author = _first(engine.author, post)
     date = _DATE_PREFIX.sub("", _first(engine.date, post)).strip()
