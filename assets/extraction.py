@@ -36,7 +36,7 @@ class ExtractionConfig(dg.Config):
     max_html_bytes: int = 5_000_000
     favor_precision: bool = False
     page_types: bool = True  # classify each page and extract with its type's settings
-    min_words: int = 10  # with page_types: a shorter text is an app shell, skipped as "shell"
+    min_words: int = 30  # with page_types: a shorter text is an app shell or a stub, skipped as "shell"
     workers: int = 1
     progress_every: int = 50
     # "pool": ``workers`` guarded extractors driven from this process; "engine": ``workers`` tasks of

@@ -54,3 +54,52 @@ def test_real_xenforo_thread_is_read_post_by_post(shared_dir):
     assert out.text.startswith("paulb203\nOct 8, 2024\nI'm thinking for buying Office 2024.")
     assert "phinds\nOct 8, 2024\npaulb203 said:\nAre these legit?\nNo. How could they be at that price?" in out.text
     assert "Click to expand" not in out.text and "Discussion Overview" not in out.text
+
+
+def _wcxb_page(shared_dir, file_id: str) -> str:
+    return _to_text(gzip.decompress((shared_dir / f"benchmarks/wcxb-dev/dev/html/{file_id}.html.gz").read_bytes()),
+                    None)[0]
+
+
+def _old_reddit_comment(cid: str, author: str, score: str, body: str, children: str = "", extra: str = "") -> str:
+    return (f'<div class=" thing id-t1_{cid} {extra} comment " data-type="comment" data-author="{author}">'
+            f'<div class="entry unvoted"><p class="tagline"><a class="author">{author}</a>'
+            f'<span class="score dislikes">{int(score) - 1} points</span><span class="score unvoted">{score} points</span>'
+            f'<time>1 hour ago</time></p><form class="usertext"><div class="usertext-body md-container">'
+            f'<div class="md"><p>{body}</p></div></div></form><ul class="flat-list buttons"><li>permalink</li>'
+            f'<li>reply</li></ul></div><div class="child">{children}</div></div>')
+
+
+def test_old_reddit_comments_in_thread_order_without_buttons_or_stickied_notes():
+    reply = _old_reddit_comment("b", "Brook", "7", "Because 2 divides it.")
+    comments = (_old_reddit_comment("m", "AutoModerator", "1", "Welcome! Please read the rules.", extra="stickied")
+                + _old_reddit_comment("a", "Ada", "12", "Why is no even number above 2 prime?", reply)
+                + _old_reddit_comment("c", "Cy", "3", "Nice question."))
+    root = parse_html(f"<html><body><div class='sitetable nestedlisting'>{comments}</div></body></html>")
+    assert read_thread(root, 'data-type="comment"').split("\n\n") == [
+        "Ada\n12 points\nWhy is no even number above 2 prime?", "Brook\n7 points\nBecause 2 divides it.",
+        "Cy\n3 points\nNice question."]
+
+
+def test_real_old_reddit_and_gamefaqs_threads_are_read_post_by_post(shared_dir):
+    """WCXB dev 0562 (old.reddit.com) and 0574 (GameFAQs boards): the main-content pass kept the
+    buttons and score lines of every comment, or a cookie notice; the reader keeps author, byline, body."""
+    typed = ExtractConfig(page_types=True)
+    reddit = extract_html(_wcxb_page(shared_dir, "0562"), config=typed,
+                          url="https://old.reddit.com/r/science/comments/1rku5x9/fully_functional_hair/")
+    assert reddit.text.startswith("Ragnar_Dragonfyre\n189 points\nMight this also be a potential cure for tinnitus")
+    assert "permalink" not in reddit.text and "AutoModerator" not in reddit.text
+    boards = extract_html(_wcxb_page(shared_dir, "0574"), config=typed,
+                          url="https://gamefaqs.gamespot.com/boards/189706-nintendo-switch/80702016")
+    assert boards.text.startswith("Need2KnowLion\n#1\nNo YT stream link this time.")
+    assert "Dark_guyver posted..." in boards.text and "cookies" not in boards.text
+
+
+def test_phpbb_author_box_is_read_before_boilerplate_pruning(shared_dir):
+    """WCXB dev 0535: the author sits in phpBB's ``dl.postprofile``, a class that boilerplate pruning
+    removes; the thread is read first, so every post keeps its author."""
+    out = extract_html(_wcxb_page(shared_dir, "0535"), config=ExtractConfig(page_types=True),
+                       url="https://forums.raspberrypi.com/viewtopic.php?t=361697")
+    posts = out.text.split("\n\n")
+    assert posts[0].startswith("b.scherer\nSun Dec 17, 2023 11:23 am\nHi,")
+    assert posts[1].startswith("jahboater\nWed Dec 27, 2023 10:00 am\n")

@@ -18,7 +18,7 @@ from mimo.data.extract.profiles import (
     main_text,
     typed_config,
 )
-from mimo.data.extract.quality import extraction_quality, visible_words
+from mimo.data.extract.quality import document_words, extraction_quality, visible_words
 from mimo.data.extract.sections import category_intro, merged_sections
 from mimo.data.extract.structured import json_ld_objects, longest_text
 
@@ -156,3 +156,14 @@ def test_bad_input_by_type_is_a_reason_or_a_fallback():
     unknown = extract_html("<html><body><p>" + "plain words " * 40 + "</p></body></html>", config=typed)
     assert unknown.page_type in ("article", "documentation", "forum", "service", "listing", "product", "collection")
     assert unknown.text and 0 < unknown.quality <= 1
+
+
+def test_shell_rule_counts_words_of_unspaced_scripts():
+    """Japanese has no spaces: 18 whitespace pieces can be a whole article. Each Han/kana/Hangul
+    character counts as a word, so such a page is never skipped as an app shell."""
+    assert document_words("no spaces here") == 3
+    assert document_words("商標には、同じ") == 7  # one piece, six characters
+    article = "<html><body><article>" + "".join(f"<p>不正に改造したiPhoneを販売したとして{i}。</p>" for i in range(12)) \
+        + "</article></body></html>"
+    out = extract_html(article, url="https://news.example.jp/a/1", config=ExtractConfig(page_types=True))
+    assert out.skip_reason is None and out.text.count("不正に改造") == 12

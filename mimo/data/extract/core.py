@@ -29,7 +29,7 @@ from mimo.data.extract.pagetype import PageType
 from mimo.data.extract.pagetype_model import predict_page_type
 from mimo.data.extract.placeholders import PlaceholderTable
 from mimo.data.extract.profiles import extract_typed, keep_protected, typed_config
-from mimo.data.extract.quality import extraction_quality, visible_words
+from mimo.data.extract.quality import document_words, extraction_quality, visible_words
 from mimo.data.extract.threads import read_thread
 from mimo.data.language import detect_language
 
@@ -104,11 +104,11 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     table = PlaceholderTable.for_document(html)
     protect_code(root, table)
     protect_math(root, table, html)
-    prune_boilerplate(root, html)
     thread = read_thread(root, html) if kind == "forum" else None
     if thread:
         text, step = thread, "thread"
     else:
+        prune_boilerplate(root, html)
         if not merge_forum_posts(root, html):
             merge_split_bodies(root)
         if kind:
@@ -145,7 +145,7 @@ def extract_html(html: str | bytes, url: str | None = None, config: ExtractConfi
             raise SkipDocument("parse_error") from None
         if len(out) < max(1, config.min_text_chars):
             raise SkipDocument("empty")
-        if config.page_types and len(out.split()) < config.min_words:
+        if config.page_types and document_words(out) < config.min_words:
             raise SkipDocument("shell")
     except SkipDocument as skip:
         return ExtractOutcome.skipped(str(skip), encoding=encoding, title=title,

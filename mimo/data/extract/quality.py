@@ -12,6 +12,7 @@ development split with 20 % of sites held out; on those sites it flags pages bel
 from __future__ import annotations
 
 import math
+import re
 
 from lxml.html import HtmlElement
 
@@ -21,6 +22,13 @@ _WEIGHTS = {"coverage": -1.513, "log_words": -0.111, "words_per_line": -0.355, "
 _TYPE_WEIGHTS = {"article": -1.168, "forum": 0.094, "product": 0.662, "collection": 0.682, "listing": 0.337,
                  "documentation": -0.621, "service": 0.015}
 _BIAS = 0.474
+#: Han, kana and Hangul characters: scripts written without spaces, where each one counts as a word
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def document_words(text: str) -> int:
+    """Words of ``text``: its whitespace-separated pieces, plus one per Han, kana or Hangul character."""
+    return len(text.split()) + len(_UNSPACED.findall(text))
 
 
 def visible_words(root: HtmlElement) -> int:

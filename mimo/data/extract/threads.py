@@ -23,7 +23,8 @@ def _has_class(name: str) -> str:
 @dataclass(frozen=True)
 class ThreadEngine:
     """Where one forum engine puts a post and its parts (XPaths relative to the post; for the author
-    and the date, the first that gives a non-empty string wins)."""
+    and the date, the first that gives a non-empty string wins). ``date`` is the post's byline after
+    the author: its date, or its score or number where the engine shows that instead."""
 
     name: str
     marker: str  # a substring every thread page of the engine has
@@ -90,6 +91,21 @@ ENGINES: tuple[ThreadEngine, ...] = (
         author=(_X("string(.//div[@class='poster']/h4//a[1])"), _X("string(.//div[@class='poster']/h4)")),
         date=(_X(f"string(.//div[@class='keyinfo']//*[{_has_class('smalltext')}][1])"),),
         body=_X(".//div[@class='inner' and starts-with(@id, 'msg_')]"),
+    ),
+    ThreadEngine(  # old.reddit.com: comments nest inside their parent, stickied moderator notes are left out
+        name="reddit-old", marker='data-type="comment"',
+        post=_X(f"//div[@data-type='comment' or @data-type='link'][not({_has_class('stickied')})]"),
+        author=(_X("string(@data-author)"),),
+        date=(_X(f"string(./div[{_has_class('entry')}]/p[{_has_class('tagline')}]"
+                 f"/span[{_has_class('score')} and {_has_class('unvoted')}])"),),
+        body=_X(f"./div[{_has_class('entry')}]//div[{_has_class('usertext-body')}]/div[{_has_class('md')}]"),
+    ),
+    ThreadEngine(
+        name="gamefaqs", marker='class="msg_text"',
+        post=_X("//td[@class='msg']"),
+        author=(_X("string(.//a[@data-username][1]/@data-username)"),),
+        date=(_X("string(.//span[@class='message_num'])"),),
+        body=_X(".//div[@class='msg_text']"),
     ),
 )
 _DATE_PREFIX = re.compile(r"^.*[»«]\s*|\s*»$|^(?:on|posted)\s*:?\s*", re.IGNORECASE)
