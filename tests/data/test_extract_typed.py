@@ -6,6 +6,7 @@ pass covers little of the page, and the quality score is 0 for nothing, higher f
 text than for a fragment."""
 
 import gzip
+import math
 from dataclasses import replace
 
 from mimo.data.extract import ExtractConfig, extract_html
@@ -13,9 +14,11 @@ from mimo.data.extract.core import _to_text, parse_html
 from mimo.data.extract.mainpass import run_trafilatura
 from mimo.data.extract.profiles import (
     FALLBACK_BELOW_COVERAGE,
+    SECTIONS_UNSURE,
     extract_typed,
     keep_protected,
     main_text,
+    sections_rule,
     typed_config,
 )
 from mimo.data.extract.quality import document_words, extraction_quality, visible_words
@@ -82,6 +85,14 @@ def test_typed_settings():
     assert forum.include_comments and not forum.favor_recall and not forum.fast  # balanced, with fallbacks
     assert not typed_config("article", ExtractConfig()).fast
     assert not typed_config("documentation", ExtractConfig()).fast
+
+
+def test_merge_rule_is_looser_for_a_confident_type_and_never_for_articles_or_products():
+    """A confidently typed listing takes its merged blocks once they are 1.2 times the main text; an
+    unsure one (often an article taken for a listing) needs 1.5 times and a main text under 3,000 chars."""
+    assert sections_rule("listing", 0.9) == (1.2, math.inf)
+    assert sections_rule("listing", 0.36) == SECTIONS_UNSURE == (1.5, 3000)
+    assert sections_rule("article", 0.2) == sections_rule("product", 0.9) == (0.0, 0)
 
 
 def test_article_with_code_takes_the_recall_pass_only_when_the_typed_text_loses_a_block():

@@ -112,7 +112,8 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
         if not merge_forum_posts(root, html):
             merge_split_bodies(root)
         if kind:
-            text, step = extract_typed(kind, root, url, typed_config(kind, config), page_words)
+            text, step = extract_typed(kind, root, url, typed_config(kind, config), page_words,
+                                       page_type.confidence)
             if table.items:
                 text, step = keep_protected(kind, text, step, root, url, config, table.items)
         else:

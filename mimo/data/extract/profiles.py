@@ -17,6 +17,7 @@ Every choice is measured per type on the WCXB development split (``bench/bench_e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from dataclasses import replace
 
@@ -37,11 +38,15 @@ PROTECTED_TYPES = ("article",)
 #: merged sections replace a main-content text shorter than ``below`` chars when they are
 #: ``factor`` times longer (never on articles, where it costs precision on the article benchmark, nor on products,
 #: whose other blocks are other products)
-SECTIONS: dict[str, tuple[float, int]] = {
-    "service": (1.5, 6000), "listing": (1.5, 3000), "collection": (1.5, 3000),
-    "documentation": (1.5, 3000), "article": (0.0, 0), "product": (0.0, 0),
+SECTIONS: dict[str, tuple[float, float]] = {
+    "service": (1.2, math.inf), "listing": (1.2, math.inf), "collection": (1.2, math.inf),
+    "documentation": (1.2, math.inf), "article": (0.0, 0), "product": (0.0, 0),
 }
 SECTIONS_DEFAULT = (2.0, 3000)
+#: a page typed with less confidence than ``SURE_TYPE`` (often an article taken for a listing) merges
+#: its blocks only under the stricter ``SECTIONS_UNSURE`` rule
+SURE_TYPE = 0.5
+SECTIONS_UNSURE = (1.5, 3000)
 PRODUCT_SHORT_CHARS = 100  # a product body shorter than this takes the JSON-LD description
 #: the fallback extractors run when the fast pass keeps less than this share of the visible words
 FALLBACK_BELOW_COVERAGE = 0.2
@@ -80,13 +85,21 @@ def main_text(root: HtmlElement, url: str | None, config: ExtractConfig, page_wo
     return text
 
 
+def sections_rule(kind: str, confidence: float = 1.0) -> tuple[float, float]:
+    """(factor, below): merged blocks replace a main text shorter than ``below`` chars when they are
+    ``factor`` times longer; ``(0, 0)`` never merges."""
+    factor, below = SECTIONS.get(kind, SECTIONS_DEFAULT)
+    return SECTIONS_UNSURE if factor > 0 and confidence < SURE_TYPE else (factor, below)
+
+
 def extract_typed(kind: str, root: HtmlElement, url: str | None, config: ExtractConfig,
-                  page_words: int | None = None) -> tuple[str, str]:
+                  page_words: int | None = None, confidence: float = 1.0) -> tuple[str, str]:
     """The page's text and which step decided (``main``, ``sections``, ``json-ld``);
     ``root`` is the protected tree (trafilatura does not change it, so the steps read it after).
-    ``page_words``: the page's visible words, which gate the fallback extractors (:func:`main_text`)."""
+    ``page_words``: the page's visible words, which gate the fallback extractors (:func:`main_text`);
+    ``confidence``: the page type's probability, which picks the merge rule (``SURE_TYPE``)."""
     text, step = main_text(root, url, config, page_words), "main"
-    factor, below = SECTIONS.get(kind, SECTIONS_DEFAULT)
+    factor, below = sections_rule(kind, confidence)
     if len(text) < below:
         sections = merged_sections(root)
         if len(sections) > factor * len(text):
