@@ -87,12 +87,13 @@ def test_typed_settings():
     assert not typed_config("documentation", ExtractConfig()).fast
 
 
-def test_merge_rule_is_looser_for_a_confident_type_and_never_for_articles_or_products():
+def test_merge_rule_is_looser_for_a_confident_type_and_never_for_articles():
     """A confidently typed listing takes its merged blocks once they are 1.2 times the main text; an
     unsure one (often an article taken for a listing) needs 1.5 times and a main text under 3,000 chars."""
     assert sections_rule("listing", 0.9) == (1.2, math.inf)
     assert sections_rule("listing", 0.36) == SECTIONS_UNSURE == (1.5, 3000)
-    assert sections_rule("article", 0.2) == sections_rule("product", 0.9) == (0.0, 0)
+    assert sections_rule("product", 0.9) == sections_rule("product", 0.3) == (5.0, 2000)  # already stricter
+    assert sections_rule("article", 0.2) == sections_rule("article", 0.9) == (0.0, 0)
 
 
 def test_article_with_code_takes_the_recall_pass_only_when_the_typed_text_loses_a_block():

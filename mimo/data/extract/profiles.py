@@ -7,10 +7,11 @@
 - The fallback extractors (readability, jusText) cost as much as the main pass but change the text of
   about one page in ten; they run only when the fast pass keeps under ``FALLBACK_BELOW_COVERAGE`` of the
   page's visible words, which is where they change the result.
-- :func:`extract_typed`: after the main-content pass, a short text is replaced by the page's merged
-  content blocks when those hold much more (every section of a service page, every card of a
-  listing, every post of a thread; never on product pages, whose other blocks are other products);
-  a collection gets its category text, a near-empty product page its JSON-LD description.
+- :func:`extract_typed`: after the main-content pass, the text is replaced by the page's merged
+  content blocks when those hold more (every section of a service page, every card of a listing,
+  every post of a thread; never on articles, and on product pages only when the main text is a
+  fragment, since their other blocks are other products); a collection gets its category text, a
+  near-empty product page its JSON-LD description.
 
 Every choice is measured per type on the WCXB development split (``bench/bench_extraction.py``).
 """
@@ -36,15 +37,15 @@ SETTINGS: dict[str, dict[str, bool]] = {
 #: types whose math/code pages take the recall-mode single pass when the typed text loses a formula or code block
 PROTECTED_TYPES = ("article",)
 #: merged sections replace a main-content text shorter than ``below`` chars when they are
-#: ``factor`` times longer (never on articles, where it costs precision on the article benchmark, nor on products,
-#: whose other blocks are other products)
+#: ``factor`` times longer (never on articles, where it costs precision on the article benchmark; on products
+#: only a fragment is replaced, since their other blocks are other products)
 SECTIONS: dict[str, tuple[float, float]] = {
     "service": (1.2, math.inf), "listing": (1.2, math.inf), "collection": (1.2, math.inf),
-    "documentation": (1.2, math.inf), "article": (0.0, 0), "product": (0.0, 0),
+    "documentation": (1.2, math.inf), "article": (0.0, 0), "product": (5.0, 2000),
 }
 SECTIONS_DEFAULT = (2.0, 3000)
 #: a page typed with less confidence than ``SURE_TYPE`` (often an article taken for a listing) merges
-#: its blocks only under the stricter ``SECTIONS_UNSURE`` rule
+#: its blocks only under the stricter of its type's rule and ``SECTIONS_UNSURE``
 SURE_TYPE = 0.5
 SECTIONS_UNSURE = (1.5, 3000)
 PRODUCT_SHORT_CHARS = 100  # a product body shorter than this takes the JSON-LD description
@@ -89,7 +90,9 @@ def sections_rule(kind: str, confidence: float = 1.0) -> tuple[float, float]:
     """(factor, below): merged blocks replace a main text shorter than ``below`` chars when they are
     ``factor`` times longer; ``(0, 0)`` never merges."""
     factor, below = SECTIONS.get(kind, SECTIONS_DEFAULT)
-    return SECTIONS_UNSURE if factor > 0 and confidence < SURE_TYPE else (factor, below)
+    if factor > 0 and confidence < SURE_TYPE:  # the stricter of the type's rule and the unsure one
+        return max(factor, SECTIONS_UNSURE[0]), min(below, SECTIONS_UNSURE[1])
+    return factor, below
 
 
 def extract_typed(kind: str, root: HtmlElement, url: str | None, config: ExtractConfig,
