@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from mimo.data.extract import ExtractConfig, extract_html
 
-BENCH_DIR = Path("/work/shared/benchmarks/article_extraction")
+BENCH_DIR = ROOT.parent / "shared" / "benchmarks" / "article_extraction"
 PAGES_DIR = ROOT / "data" / "tiny" / "pages"
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE | re.MULTILINE | re.IGNORECASE | re.DOTALL)
 

@@ -5,7 +5,7 @@
         [--out bench/results/generation.json]
 
 One tiny random-initialized Qwen2 chat model (built here; tokenizer trained on MATH-500 + article
-texts from /work/shared/benchmarks when present, else on the bundled toy problems), one
+texts from ../shared/benchmarks when present, else on the bundled toy problems), one
 ``TransformersGenerator`` (batch size = ``--requests``, ``ignore_eos`` so every sample runs to
 ``--max-tokens``), ``--requests`` distinct prompts at temperature 1.0 with per-request seeds:
 

@@ -2,7 +2,7 @@
 
     python bench/bench_minhash.py [--docs N] [--seeds 1,2,3,4,5] [--out bench/results/minhash.json] [--skip-datatrove]
 
-Corpus: the 181 article bodies of /work/shared/benchmarks/article_extraction/ground-truth.json and
+Corpus: the 181 article bodies of ../shared/benchmarks/article_extraction/ground-truth.json and
 the 500 MATH-500 problem+solution texts, plus synthetic docs made by deterministic recombination of
 their paragraphs/sentences, plus planted near-duplicates (word replace/delete/insert, an added
 sentence, whitespace/case changes) with exact shingle Jaccard in ~[0.75, 0.97].
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path("/work/shared/benchmarks")
+SHARED = ROOT.parent / "shared" / "benchmarks"
 BENCH_VENV = ROOT / ".venv-bench"
 DATATROVE_PKGS = ["datatrove==0.10.1", "regex", "tokenizers", "xxhash<4"]
 _SENT_RE = re.compile(r"(?<=[.!?])\s+")

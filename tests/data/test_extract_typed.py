@@ -15,6 +15,7 @@ from mimo.data.extract.mainpass import run_trafilatura
 from mimo.data.extract.profiles import (
     FALLBACK_BELOW_COVERAGE,
     SECTIONS_UNSURE,
+    adds_teasers,
     extract_typed,
     keep_protected,
     main_text,
@@ -179,3 +180,18 @@ def test_shell_rule_counts_words_of_unspaced_scripts():
         + "</article></body></html>"
     out = extract_html(article, url="https://news.example.jp/a/1", config=ExtractConfig(page_types=True))
     assert out.skip_reason is None and out.text.count("不正に改造") == 12
+
+
+def test_fallback_text_that_adds_teasers_of_other_articles_is_not_taken(shared_dir):
+    """A fallback text whose added lines are mostly excerpts cut off with an ellipsis is other articles'
+    teasers: the fast text stays. Article benchmark page b3c19dd5: the fast pass is the whole article
+    (139 words) but covers under a fifth of the page; the fallbacks added four teasers (precision 0.20)."""
+    article = "Viver uma verdadeira experiência amorosa é um dos maiores prazeres da vida."
+    teasers = article + "\nA vida requer da gente otimismo e coragem para …\nBem-aventurados os que …\nMore here."
+    assert adds_teasers(article, teasers)
+    assert not adds_teasers(article, article + "\nA second paragraph of the same article.\nAnd a third one.")
+    assert not adds_teasers(article, article)  # nothing added
+    html = gzip.decompress((shared_dir / "benchmarks/article_extraction/html/"
+                            "b3c19dd5f0612d098788fa5173e491b3280da6226b492f8fe110f4ab1896cca8.html.gz").read_bytes())
+    out = extract_html(html, config=ExtractConfig(page_types=True))
+    assert out.text.startswith(article) and "…" not in out.text and len(out.text.split()) < 200

@@ -6,7 +6,8 @@
   takes the recall-mode single pass, which keeps every one of them.
 - The fallback extractors (readability, jusText) cost as much as the main pass but change the text of
   about one page in ten; they run only when the fast pass keeps under ``FALLBACK_BELOW_COVERAGE`` of the
-  page's visible words, which is where they change the result.
+  page's visible words, which is where they change the result. Their text is taken unless what it adds
+  is mostly teasers of other articles (:func:`adds_teasers`).
 - :func:`extract_typed`: after the main-content pass, the text is replaced by the page's merged
   content blocks when those hold more (every section of a service page, every card of a listing,
   every post of a thread; never on articles, and on product pages only when the main text is a
@@ -19,6 +20,7 @@ Every choice is measured per type on the WCXB development split (``bench/bench_e
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection
 from dataclasses import replace
 
@@ -51,6 +53,10 @@ SECTIONS_UNSURE = (1.5, 3000)
 PRODUCT_SHORT_CHARS = 100  # a product body shorter than this takes the JSON-LD description
 #: the fallback extractors run when the fast pass keeps less than this share of the visible words
 FALLBACK_BELOW_COVERAGE = 0.2
+#: the fast text stays when this share of the lines the fallbacks add are teasers of other articles
+TEASER_SHARE = 0.3
+_TEASER_END = re.compile(r"(?:…|\.\.\.|\[…\]|\[\.\.\.\]|read more|continue reading|leia mais|saiba mais|weiterlesen|"
+                         r"lire la suite|leer más|czytaj dalej|lees meer)\W{0,3}$", re.IGNORECASE)
 
 
 def typed_config(kind: str, config: ExtractConfig) -> ExtractConfig:
@@ -72,6 +78,14 @@ def keep_protected(kind: str, text: str, step: str, root: HtmlElement, url: str 
     return text, step
 
 
+def adds_teasers(text: str, fuller: str) -> bool:
+    """True when at least ``TEASER_SHARE`` of the lines that ``fuller`` adds to ``text`` are teasers
+    (excerpts cut off with an ellipsis or a "read more" link): other articles, not more of this one."""
+    have = set(text.split("\n"))
+    added = [line.strip() for line in fuller.split("\n") if line.strip() and line not in have]
+    return bool(added) and sum(bool(_TEASER_END.search(line)) for line in added) >= TEASER_SHARE * len(added)
+
+
 def main_text(root: HtmlElement, url: str | None, config: ExtractConfig, page_words: int | None) -> str:
     """trafilatura's text under ``config``; with ``page_words`` (the page's visible words) the
     fallback extractors run only when the fast pass covers too little of the page, and a page
@@ -80,7 +94,8 @@ def main_text(root: HtmlElement, url: str | None, config: ExtractConfig, page_wo
         return run_trafilatura(root, url, config)
     text = run_trafilatura(root, url, replace(config, fast=True))
     if len(text.split()) < FALLBACK_BELOW_COVERAGE * page_words:
-        text = run_trafilatura(root, url, config)
+        fuller = run_trafilatura(root, url, config)
+        text = text if text.strip() and adds_teasers(text, fuller) else fuller
     if not text.strip() and page_words:  # nothing found on a page with text: the recall pass decides
         text = run_trafilatura(root, url, replace(config, favor_recall=True, favor_precision=False, fast=True))
     return text
