@@ -30,11 +30,14 @@ _INTRO_WORDS = ("category-description", "collection-description", "seo-text", "s
                 "category-text", "collection__description", "category__description", "term-description")
 
 
+_CHROME_RE = re.compile("|".join(map(re.escape, _CHROME_WORDS)))
+
+
 def _is_chrome(el: HtmlElement) -> bool:
     if el.tag in _SKIP_TAGS:
         return True
     attrs = f"{el.get('class') or ''} {el.get('id') or ''} {el.get('role') or ''}".lower()
-    return any(w in attrs for w in _CHROME_WORDS) or el.get("aria-hidden") == "true"
+    return _CHROME_RE.search(attrs) is not None or el.get("aria-hidden") == "true"
 
 
 def _flags(top: HtmlElement) -> dict[HtmlElement, tuple[bool, bool]]:
@@ -94,7 +97,7 @@ def merged_sections(root: HtmlElement) -> str:
         return ""
     flags = _flags(body)
     stats = _block_stats(body, flags)
-    total = max(1, sum(len(t.strip()) for t in body.itertext()))  # chrome included
+    total = max(1, sum(map(len, map(str.strip, body.itertext()))))  # chrome included
     order = {el: i for i, el in enumerate(flags)}
     scored = [(score, el) for el, (chars, score) in stats.items()
               if el.tag in _BLOCKS and el is not body and MIN_CHARS <= chars <= MAX_COVER * total and score > 0]
