@@ -28,6 +28,7 @@ from lxml.html import HtmlElement
 
 from mimo.data.extract.config import ExtractConfig
 from mimo.data.extract.mainpass import run_trafilatura
+from mimo.data.extract.passreuse import shared_passes
 from mimo.data.extract.sections import category_intro, merged_sections
 from mimo.data.extract.structured import json_ld_objects, longest_text
 
@@ -92,10 +93,11 @@ def main_text(root: HtmlElement, url: str | None, config: ExtractConfig, page_wo
     where both find nothing gets the recall pass (its main content may sit in a page header)."""
     if config.fast or page_words is None:
         return run_trafilatura(root, url, config)
-    text = run_trafilatura(root, url, replace(config, fast=True))
-    if len(text.split()) < FALLBACK_BELOW_COVERAGE * page_words:
-        fuller = run_trafilatura(root, url, config)
-        text = text if text.strip() and adds_teasers(text, fuller) else fuller
+    with shared_passes():  # the pass with fallbacks reuses the fast pass's work
+        text = run_trafilatura(root, url, replace(config, fast=True))
+        if len(text.split()) < FALLBACK_BELOW_COVERAGE * page_words:
+            fuller = run_trafilatura(root, url, config)
+            text = text if text.strip() and adds_teasers(text, fuller) else fuller
     if not text.strip() and page_words:  # nothing found on a page with text: the recall pass decides
         text = run_trafilatura(root, url, replace(config, favor_recall=True, favor_precision=False, fast=True))
     return text
