@@ -4,9 +4,9 @@
   (better on every WCXB type than the recall-mode single pass), forum threads keep their replies.
 - :func:`keep_protected`: an article with math or code whose typed text lost a formula or code block
   takes the recall-mode single pass, which keeps every one of them.
-- The fallback extractors (readability, jusText) cost as much as the main pass but change the text of
-  about one page in ten; they run only when the fast pass keeps under ``FALLBACK_BELOW_COVERAGE`` of the
-  page's visible words, which is where they change the result. Their text is taken unless what it adds
+- The fallback extractors (readability, jusText) change the text of about one page in ten; they run
+  only when the fast pass keeps under ``FALLBACK_BELOW_COVERAGE`` of the page's visible words, which is
+  where they change the result for the better (:mod:`passreuse` spares them the fast pass's work). Their text is taken unless what it adds
   is mostly teasers of other articles (:func:`adds_teasers`).
 - :func:`extract_typed`: after the main-content pass, the text is replaced by the page's merged
   content blocks when those hold more (every section of a service page, every card of a listing,

@@ -23,14 +23,14 @@ def _has_class(name: str) -> str:
 @dataclass(frozen=True)
 class ThreadEngine:
     """Where one forum engine puts a post and its parts (XPaths relative to the post; for the author
-    and the date, the first that gives a non-empty string wins). ``date`` is the post's byline after
-    the author: its date, or its score or number where the engine shows that instead."""
+    and the byline, the first that gives a non-empty string wins). The byline is the line after the
+    author: the post's date, or its score or number where the engine shows that instead."""
 
     name: str
     marker: str  # a substring every thread page of the engine has
     post: etree.XPath
     author: tuple[etree.XPath, ...]
-    date: tuple[etree.XPath, ...]
+    byline: tuple[etree.XPath, ...]
     body: etree.XPath  # the body element(s); the first is read
     drop: etree.XPath | None = None  # elements inside the body that are controls, not text
 
@@ -41,7 +41,7 @@ ENGINES: tuple[ThreadEngine, ...] = (
         name="xenforo", marker="bbWrapper",
         post=_X(f"//article[{_has_class('message--post')}]"),
         author=(_X("string(@data-author)"),),
-        date=(_X(f"string(.//header[{_has_class('message-attribution')}]//time[1])"),),
+        byline=(_X(f"string(.//header[{_has_class('message-attribution')}]//time[1])"),),
         body=_X(f".//div[{_has_class('bbWrapper')}]"),
         drop=_X(f".//div[{_has_class('bbCodeBlock-expandLink')}]"),
     ),
@@ -49,7 +49,7 @@ ENGINES: tuple[ThreadEngine, ...] = (
         name="discourse", marker="crawler-post",
         post=_X(f"//div[{_has_class('crawler-post')}]"),
         author=(_X(f"string(.//span[{_has_class('creator')}])"),),
-        date=(_X("string(.//time[1])"),),
+        byline=(_X("string(.//time[1])"),),
         body=_X(".//div[@class='post' or @class='cooked']"),
     ),
     ThreadEngine(
@@ -57,7 +57,7 @@ ENGINES: tuple[ThreadEngine, ...] = (
         post=_X("//article[starts-with(@id, 'elComment_')]"),
         author=(_X(f"string(.//*[{_has_class('cAuthorPane_author')}])"),  # Invision 4
                 _X(f"string(.//a[{_has_class('ipsUsername')}][1])")),  # Invision 5
-        date=(_X(f"string(.//div[{_has_class('ipsComment_meta')}]//time[1])"),
+        byline=(_X(f"string(.//div[{_has_class('ipsComment_meta')}]//time[1])"),
               _X(f"string(.//span[{_has_class('ipsEntry__date')}]//span[{_has_class('ipsTime__long')}])")),
         body=_X(".//div[@data-role='commentContent']"),
     ),
@@ -66,7 +66,7 @@ ENGINES: tuple[ThreadEngine, ...] = (
         post=_X(f"//div[{_has_class('post')} and starts-with(@id, 'p')]"),
         author=(_X(f"string(.//dl[{_has_class('postprofile')}]//a[starts-with(@class, 'username')][1])"),
                 _X("string(.//p[@class='author']//a[starts-with(@class, 'username')][1])")),
-        date=(_X("string(.//p[@class='author']//time[1])"), _X("string(.//p[@class='author'])")),
+        byline=(_X("string(.//p[@class='author']//time[1])"), _X("string(.//p[@class='author'])")),
         body=_X(".//div[@class='content']"),
     ),
     ThreadEngine(
@@ -75,28 +75,28 @@ ENGINES: tuple[ThreadEngine, ...] = (
                 " and count(.//div[starts-with(@id, 'post_message_')]) = 1]"),
         author=(_X("string(.//a[contains(@class, 'bigusername')][1])"),
                 _X("string(.//a[contains(@class, 'username')][1])")),
-        date=(_X("string(.//span[@class='date'][1])"), _X("string(.//td[@class='thead'][1])")),
+        byline=(_X("string(.//span[@class='date'][1])"), _X("string(.//td[@class='thead'][1])")),
         body=_X(".//div[starts-with(@id, 'post_message_')]"),
     ),
     ThreadEngine(
         name="nodebb", marker='component="post/content"',
         post=_X("//*[@component='post']"),
         author=(_X("string(.//a[@data-username][1]/@data-username)"),),
-        date=(),  # written by the page's script from an ISO timestamp
+        byline=(),  # written by the page's script from an ISO timestamp
         body=_X(".//*[@component='post/content']"),
     ),
     ThreadEngine(
         name="smf", marker="post_wrapper",
         post=_X("//div[@class='post_wrapper']"),
         author=(_X("string(.//div[@class='poster']/h4//a[1])"), _X("string(.//div[@class='poster']/h4)")),
-        date=(_X(f"string(.//div[@class='keyinfo']//*[{_has_class('smalltext')}][1])"),),
+        byline=(_X(f"string(.//div[@class='keyinfo']//*[{_has_class('smalltext')}][1])"),),
         body=_X(".//div[@class='inner' and starts-with(@id, 'msg_')]"),
     ),
     ThreadEngine(  # old.reddit.com: comments nest inside their parent, stickied moderator notes are left out
         name="reddit-old", marker='data-type="comment"',
         post=_X(f"//div[@data-type='comment' or @data-type='link'][not({_has_class('stickied')})]"),
         author=(_X("string(@data-author)"),),
-        date=(_X(f"string(./div[{_has_class('entry')}]/p[{_has_class('tagline')}]"
+        byline=(_X(f"string(./div[{_has_class('entry')}]/p[{_has_class('tagline')}]"
                  f"/span[{_has_class('score')} and {_has_class('unvoted')}])"),),
         body=_X(f"./div[{_has_class('entry')}]//div[{_has_class('usertext-body')}]/div[{_has_class('md')}]"),
     ),
@@ -104,7 +104,7 @@ ENGINES: tuple[ThreadEngine, ...] = (
         name="gamefaqs", marker='class="msg_text"',
         post=_X("//td[@class='msg']"),
         author=(_X("string(.//a[@data-username][1]/@data-username)"),),
-        date=(_X("string(.//span[@class='message_num'])"),),
+        byline=(_X("string(.//span[@class='message_num'])"),),
         body=_X(".//div[@class='msg_text']"),
     ),
 )
@@ -159,8 +159,8 @@ def _post_text(engine: ThreadEngine, post: HtmlElement) -> str:
     if not text:  # element_text keeps only non-empty lines
         return ""
     author = _first(engine.author, post)
-    date = _DATE_PREFIX.sub("", _first(engine.date, post)).strip()
-    return "\n".join(part for part in (author, date, text) if part)
+    byline = _DATE_PREFIX.sub("", _first(engine.byline, post)).strip()
+    return "\n".join(part for part in (author, byline, text) if part)
 
 
 def _first(xpaths: tuple[etree.XPath, ...], post: HtmlElement) -> str:
@@ -172,7 +172,7 @@ def _first(xpaths: tuple[etree.XPath, ...], post: HtmlElement) -> str:
 
 
 def read_thread(root: HtmlElement, html: str) -> str | None:
-    """Author, date and body of every post of a thread of a known engine, posts apart by a blank
+    """Author, byline and body of every post of a thread of a known engine, posts apart by a blank
     line; ``None`` when the page is of no known engine or has no readable post."""
     for engine in ENGINES:
         if engine.marker not in html:
