@@ -1,0 +1,98 @@
+"""trafilatura's XPaths compiled to Python select the same elements as libxml2 does, and the
+extraction's output does not change when they are switched in."""
+
+import gzip
+import sys
+
+import pytest
+from lxml import etree
+
+from mimo.data.extract import ExtractConfig, extract_html
+from mimo.data.extract.core import _to_text, parse_html
+from mimo.data.extract.fastxpaths import CONTENT_XPATHS, SwitchedXPath, fast_xpaths, install, rewritten
+from mimo.data.extract.xpathcompile import Unsupported, compile_xpath
+
+WCXB_PAGES = ("0076", "0084", "0152", "0516", "0535", "0562", "0001", "0265", "0668", "2833", "4126", "4789")
+RE = {"re": "http://exslt.org/regular-expressions"}
+
+
+def _trafilatura_xpaths() -> list[tuple[str, etree.XPath]]:
+    import trafilatura  # noqa: F401
+
+    out = []
+    for dotted in CONTENT_XPATHS:
+        module_name, _, name = dotted.rpartition(".")
+        value = getattr(sys.modules[f"trafilatura.{module_name or 'xpaths'}"], name)
+        for k, x in enumerate(value if isinstance(value, list) else [value]):
+            out.append((f"{name}[{k}]", x.original if isinstance(x, SwitchedXPath) else x))
+    return out
+
+
+def _trees(shared_dir):
+    for file_id in WCXB_PAGES:
+        raw = gzip.decompress((shared_dir / f"benchmarks/wcxb-dev/dev/html/{file_id}.html.gz").read_bytes())
+        root = parse_html(_to_text(raw, None)[0])
+        body = root.find("body")
+        yield root
+        yield etree.ElementTree(root)
+        if body is not None and len(body):
+            yield body[len(body) // 2]  # a subtree, as trafilatura passes its candidates
+
+
+def test_every_content_xpath_compiles_and_selects_what_libxml2_selects(shared_dir):
+    trees = list(_trees(shared_dir))
+    for name, xpath in _trafilatura_xpaths():
+        compiled = compile_xpath(xpath.path)
+        guarded = etree.XPath(rewritten(xpath.path), namespaces=RE, smart_strings=False)
+        for tree in trees:
+            expected = xpath(tree)
+            assert compiled(tree) == expected, name
+            assert guarded(tree) == expected, name
+
+
+@pytest.mark.parametrize("path, html, ids", [
+    # the string value of @id|@class is the first of them in the element's attribute order
+    (".//*[starts-with(@id|@class, 'x')]", '<div class="x1" id="y"></div><div id="x2" class="y"></div><div id="z"></div>',
+     ["0", "1"]),
+    # [1] on a step: the first match among siblings; (...)[1]: the first in the document
+    (".//p[@class='a'][1]", '<div><p class="b"/><p class="a"/><p class="a"/></div><div><p class="a"/></div>', ["2", "5"]),
+    ("(.//p[@class='a'])[1]", '<div><p class="b"/><p class="a"/><p class="a"/></div><div><p class="a"/></div>', ["2"]),
+    # unions come in document order without repeats; translate, not() and descendant tests
+    (".//span|.//*[self::div or self::span][contains(translate(@class, 'T', 't'), 'tea')]",
+     '<div class="Tea"><span/></div><div class="x"/>', ["0", "1"]),
+    (".//div[not(.//h1) or re:test(@class, '^k', 'i')]", '<div class="K"><h1/></div><div><h1/></div><div/>', ["0", "4"]),
+])
+def test_compiled_xpath_semantics(path, html, ids):
+    root = etree.fromstring(f"<body>{html}</body>", etree.HTMLParser()).find("body")
+    for n, el in enumerate(root.iter()):
+        if el is not root:
+            el.set("n", str(n - 1))
+    expected = etree.XPath(path, namespaces=RE)(root)
+    assert [el.get("n") for el in expected] == ids
+    assert compile_xpath(path)(root) == expected
+
+
+@pytest.mark.parametrize("path", ["//div[position() > 2]", ".//div[@a != 'b']", ".//p/text()", ".//div[2]"])
+def test_xpath_outside_the_subset_is_refused(path):
+    with pytest.raises(Unsupported):
+        compile_xpath(path)
+
+
+def test_rewrite_guards_only_patterns_that_cannot_match_nothing():
+    assert rewritten("re:test(@class, 'a|b')") == "(boolean(@class) and re:test(@class, 'a|b'))"
+    assert rewritten("re:test(@class, '^$|x')") == "re:test(@class, '^$|x')"
+
+
+def test_switch_is_on_only_inside_the_block_and_output_is_unchanged(shared_dir):
+    import trafilatura
+    import trafilatura.xpaths as xpaths
+
+    install()
+    switched = xpaths.OVERALL_DISCARD_XPATH[0]
+    assert isinstance(switched, SwitchedXPath)
+    raw = gzip.decompress((shared_dir / "benchmarks/wcxb-dev/dev/html/0265.html.gz").read_bytes())
+    config = ExtractConfig(page_types=True)
+    plain = trafilatura.extract(raw)
+    with fast_xpaths():
+        assert trafilatura.extract(raw) == plain
+    assert extract_html(raw, config=config).text  # the package's path runs with them switched in
