@@ -92,8 +92,13 @@ def ld_types(html: str) -> frozenset[str]:
     return frozenset(found)
 
 
-def _structured_type(root: HtmlElement, html: str) -> tuple[str, str] | None:
-    types = ld_types(html) if '"@type"' in html else set()
+def page_ld_types(html: str) -> frozenset[str]:
+    """:func:`ld_types`, or nothing without a ``"@type"`` in the page."""
+    return ld_types(html) if '"@type"' in html else frozenset()
+
+
+def _structured_type(root: HtmlElement, html: str, types: frozenset[str] | None = None) -> tuple[str, str] | None:
+    types = page_ld_types(html) if types is None else types
     if types & {"DiscussionForumPosting", "QAPage"}:
         return "forum", "json-ld"
     if types & {"CollectionPage", "OfferCatalog", "ProductCollection"} or (

@@ -30,7 +30,7 @@ from mimo.data.extract.pagetype import (
     _dom_type,
     _structured_type,
     _url_type,
-    ld_types,
+    page_ld_types,
     prose_and_links,
 )
 
@@ -52,9 +52,10 @@ def page_features(root: HtmlElement, html: str, url: str | None) -> list[str]:
     """The page's feature strings (module docstring)."""
     p_words, links = prose_and_links(root)
     feats = [f"url:{_url_type(url)}", f"dom:{_dom_type(root, html, (p_words, links))}"]
-    structured = _structured_type(root, html)
+    types = page_ld_types(html)
+    structured = _structured_type(root, html, types)
     feats.append(f"rule:{structured[0] if structured else None}")
-    feats += [f"ld:{t}" for t in ld_types(html)] if '"@type"' in html else []
+    feats += [f"ld:{t}" for t in types]
     if url:
         feats += [f"u:{w}" for w in _WORDS.findall(re.sub(r"^[a-z]+://[^/]+", "", url.lower()))]
     words = Counter(_WORDS.findall(_CAMEL.sub(" ", " ".join(_ATTRS(root))).lower()))
