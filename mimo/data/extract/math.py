@@ -143,14 +143,16 @@ def _text_delimiters(root: HtmlElement, table: PlaceholderTable) -> None:
 
 
 def protect_math(root: HtmlElement, table: PlaceholderTable, html: str) -> None:
-    """Replace every formula in the tree by a token registered in ``table``."""
-    if "math/tex" in html or "math/asciimath" in html:
-        _mathjax_scripts(root, table)
+    """Replace every formula in the tree by a token registered in ``table``.
+
+    MathJax scripts, MathML and formula images are looked for in the tree directly (a walk over
+    ``<script>``, ``<math>`` or ``<img>`` elements costs less than scanning the page's markup for
+    their markers); KaTeX and TeX delimiters, which need a scan of every class or text, only when
+    the markup holds their markers."""
+    _mathjax_scripts(root, table)
     if "katex" in html:
         _katex(root, table)
-    if "<math" in html or "mjx-" in html:
-        _mathml(root, table)
-    if "<img" in html and ("latex" in html or "codecogs" in html or "mathtex" in html or "cht=tx" in html):
-        _latex_images(root, table)
+    _mathml(root, table)
+    _latex_images(root, table)
     if "$" in html or "\\(" in html or "\\[" in html or "\\begin{" in html:
         _text_delimiters(root, table)
