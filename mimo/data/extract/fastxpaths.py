@@ -86,8 +86,10 @@ def install() -> None:
 
     for dotted in CONTENT_XPATHS:
         module_name, _, name = dotted.rpartition(".")
-        module = sys.modules[f"trafilatura.{module_name or 'xpaths'}"]
-        old = getattr(module, name)
+        module = sys.modules.get(f"trafilatura.{module_name or 'xpaths'}")
+        old = getattr(module, name, None)
+        if old is None:  # another trafilatura version: its expressions stay as they are
+            continue
         new = _switch(old)
         if new is not old:  # a single expression: rebind it wherever trafilatura imported it
             for other in [m for key, m in sys.modules.items() if key.startswith("trafilatura")]:
