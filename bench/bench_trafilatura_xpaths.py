@@ -32,20 +32,8 @@ from lxml import etree  # noqa: E402
 import mimo.data.extract.mainpass as mainpass  # noqa: E402
 from mimo.data.extract import ExtractConfig, extract_html  # noqa: E402
 from mimo.data.extract.core import _to_text, parse_html  # noqa: E402
-from mimo.data.extract.fastxpaths import CONTENT_XPATHS, SwitchedXPath, fast_xpaths, install, rewritten  # noqa: E402
+from mimo.data.extract.fastxpaths import content_xpaths, fast_xpaths, rewritten  # noqa: E402
 from mimo.data.extract.xpathcompile import compile_xpath  # noqa: E402
-
-
-def content_xpaths() -> list[tuple[str, etree.XPath]]:
-    """(name, libxml2 expression) for each of trafilatura's content expressions."""
-    install()
-    out = []
-    for dotted in CONTENT_XPATHS:
-        module_name, _, name = dotted.rpartition(".")
-        value = getattr(sys.modules[f"trafilatura.{module_name or 'xpaths'}"], name)
-        for k, x in enumerate(value if isinstance(value, list) else [value]):
-            out.append((f"{name}[{k}]", x.original if isinstance(x, SwitchedXPath) else x))
-    return out
 
 
 def per_expression(htmls: list[str]) -> dict:

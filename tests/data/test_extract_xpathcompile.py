@@ -2,30 +2,17 @@
 extraction's output does not change when they are switched in."""
 
 import gzip
-import sys
 
 import pytest
 from lxml import etree
 
 from mimo.data.extract import ExtractConfig, extract_html
 from mimo.data.extract.core import _to_text, parse_html
-from mimo.data.extract.fastxpaths import CONTENT_XPATHS, SwitchedXPath, fast_xpaths, install, rewritten
+from mimo.data.extract.fastxpaths import SwitchedXPath, content_xpaths, fast_xpaths, install, rewritten
 from mimo.data.extract.xpathcompile import Unsupported, compile_xpath
 
 WCXB_PAGES = ("0076", "0084", "0152", "0516", "0535", "0562", "0001", "0265", "0668", "2833", "4126", "4789")
 RE = {"re": "http://exslt.org/regular-expressions"}
-
-
-def _trafilatura_xpaths() -> list[tuple[str, etree.XPath]]:
-    import trafilatura  # noqa: F401
-
-    out = []
-    for dotted in CONTENT_XPATHS:
-        module_name, _, name = dotted.rpartition(".")
-        value = getattr(sys.modules[f"trafilatura.{module_name or 'xpaths'}"], name)
-        for k, x in enumerate(value if isinstance(value, list) else [value]):
-            out.append((f"{name}[{k}]", x.original if isinstance(x, SwitchedXPath) else x))
-    return out
 
 
 def _trees(shared_dir):
@@ -41,7 +28,7 @@ def _trees(shared_dir):
 
 def test_every_content_xpath_compiles_and_selects_what_libxml2_selects(shared_dir):
     trees = list(_trees(shared_dir))
-    for name, xpath in _trafilatura_xpaths():
+    for name, xpath in content_xpaths():
         compiled = compile_xpath(xpath.path)
         guarded = etree.XPath(rewritten(xpath.path), namespaces=RE, smart_strings=False)
         for tree in trees:

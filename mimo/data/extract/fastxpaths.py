@@ -78,24 +78,39 @@ def _switch(value):
     return value
 
 
-def install() -> None:
-    """Replace trafilatura's content expressions by switched ones (once)."""
-    if _INSTALLED:
-        return
+def _located() -> Iterator[tuple[str, Any]]:
+    """(name, value) of each content expression this trafilatura has (another version may lack some:
+    those stay as they are)."""
     import trafilatura  # noqa: F401  (loads the modules that import the expressions)
 
     for dotted in CONTENT_XPATHS:
         module_name, _, name = dotted.rpartition(".")
-        module = sys.modules.get(f"trafilatura.{module_name or 'xpaths'}")
-        old = getattr(module, name, None)
-        if old is None:  # another trafilatura version: its expressions stay as they are
-            continue
+        value = getattr(sys.modules.get(f"trafilatura.{module_name or 'xpaths'}"), name, None)
+        if value is not None:
+            yield name, value
+
+
+def install() -> None:
+    """Replace trafilatura's content expressions by switched ones (once)."""
+    if _INSTALLED:
+        return
+    for name, old in _located():
         new = _switch(old)
         if new is not old:  # a single expression: rebind it wherever trafilatura imported it
             for other in [m for key, m in sys.modules.items() if key.startswith("trafilatura")]:
                 if getattr(other, name, None) is old:
                     setattr(other, name, new)
     _INSTALLED.append(True)
+
+
+def content_xpaths() -> list[tuple[str, XPath]]:
+    """(name, trafilatura's own expression) for each content expression, switched in or not."""
+    install()
+    out = []
+    for name, value in _located():
+        for k, x in enumerate(value if isinstance(value, list) else [value]):
+            out.append((f"{name}[{k}]", x.original if isinstance(x, SwitchedXPath) else x))
+    return out
 
 
 @contextmanager

@@ -110,19 +110,19 @@ class _Parser:
         return name, preds, first
 
     # predicates
+    def joined(self, op: str, operand: Callable[[], tuple]) -> tuple:
+        """``operand (op operand)*`` as one node."""
+        parts = [operand()]
+        while self.peek(op, "op"):
+            self.take(op)
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else (op, parts)
+
     def expr(self) -> tuple:
-        parts = [self.conjunction()]
-        while self.peek("or", "op"):
-            self.take("or")
-            parts.append(self.conjunction())
-        return parts[0] if len(parts) == 1 else ("or", parts)
+        return self.joined("or", self.conjunction)
 
     def conjunction(self) -> tuple:
-        parts = [self.unary()]
-        while self.peek("and", "op"):
-            self.take("and")
-            parts.append(self.unary())
-        return parts[0] if len(parts) == 1 else ("and", parts)
+        return self.joined("and", self.unary)
 
     def unary(self) -> tuple:
         if self.peek(kind="func"):
