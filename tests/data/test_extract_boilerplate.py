@@ -1,7 +1,8 @@
 """Split article bodies are joined into their first chunk; chunks that each sit in their own
-<article> (the items of a listicle or a feed) are left alone."""
+<article> (the items of a listicle or a feed) are left alone. Navigation cells of layout tables and
+hit-counter or share lines are removed."""
 
-from mimo.data.extract.boilerplate import merge_split_bodies
+from mimo.data.extract.boilerplate import drop_boilerplate_lines, merge_split_bodies, prune_navigation_cells
 from mimo.data.extract.core import parse_html
 
 
@@ -23,3 +24,25 @@ def test_chunks_in_their_own_articles_stay_apart():
     root = parse_html(f"<html><body><div class='zone'>{items}</div></body></html>")
     assert merge_split_bodies(root) == 0
     assert len(root.xpath("//div[@class='article-body']")) == 4
+
+
+def test_navigation_cell_of_a_layout_table_is_removed():
+    nav = "<td id='leftnav'><ul><li><a href='a'>Syllabus</a></li></ul><p>Course materials for students.</p></td>"
+    body = "<td id='content'><p>" + "Eigenvalues solve the characteristic equation. " * 10 + "</p></td>"
+    root = parse_html(f"<html><body><table><tr>{nav}{body}</tr></table></body></html>")
+    assert prune_navigation_cells(root) == 1
+    assert root.find(".//td[@id='leftnav']") is None and root.find(".//td[@id='content']") is not None
+
+
+def test_a_navigation_cell_holding_the_most_text_stays():
+    nav = "<td class='menu'><p>" + "The long notes sit in this cell. " * 10 + "</p></td>"
+    root = parse_html(f"<html><body><table><tr>{nav}<td><p>Short.</p></td></tr></table></body></html>")
+    assert prune_navigation_cells(root) == 0
+    assert prune_navigation_cells(parse_html("<html><body><table><tr><td class='nav'>Only cell</td></tr>"
+                                             "</table></body></html>")) == 0
+
+
+def test_counter_and_pin_lines_are_dropped_and_prose_is_kept():
+    text = ("Moves transfer ownership.\nThis page has been visited 1234 times since 2009.\nPin it for later!\n"
+            "You are visitor number 5.\nThe visitor pays the fee to pin it.")
+    assert drop_boilerplate_lines(text) == "Moves transfer ownership.\nThe visitor pays the fee to pin it."

@@ -71,6 +71,26 @@ def prune_boilerplate(root: HtmlElement, html: str) -> int:
     return n
 
 
+_NAV_CELL = re.compile("nav|menu|sidebar")
+
+
+def prune_navigation_cells(root: HtmlElement) -> int:
+    """Remove the navigation column of a layout table (a ``<td>`` whose class/id says nav, menu or
+    sidebar, beside a cell with more text); returns how many were removed. trafilatura drops link
+    lists, but keeps the notes under them."""
+    doomed = []
+    for cell in root.iter("td"):
+        attrs = f"{cell.get('id') or ''} {cell.get('class') or ''}".lower()
+        if len(attrs) < 4 or not _NAV_CELL.search(attrs):
+            continue
+        others = [len(s.text_content()) for s in (*cell.itersiblings("td"), *cell.itersiblings("td", preceding=True))]
+        if others and max(others) > len(cell.text_content()):
+            doomed.append(cell)
+    for cell in doomed:
+        _detach(cell)
+    return len(doomed)
+
+
 _BODY_CLASS = re.compile(r"(?:article|post|story|entry)[-_]{0,2}(?:body|content|text)", re.IGNORECASE)
 
 
@@ -164,7 +184,8 @@ _BOILER_LINE = re.compile(
     r"^\W{0,3}(?:related(?: posts?| articles?| stories| content| coverage)?\s*:|read more\s*:|see more\s*:|"
     r"see also\s*:|more\s*:|also read\s*:|you (?:may|might) also like|recommended for you|"
     r"don'?t miss|sign up\b|subscribe (?:to|for)\b|follow us\b|share (?:this|it) with|"
-    r"like this (?:story|article)|advertisement$)",
+    r"like this (?:story|article)|advertisement$|pin (?:it|this)(?: for later)?\W{0,3}$|"
+    r"this page has been (?:visited|viewed|accessed)\b|you are visitor\b)",
     re.IGNORECASE,
 )
 

@@ -18,6 +18,7 @@ from mimo.data.extract.boilerplate import (
     merge_split_bodies,
     page_urls,
     prune_boilerplate,
+    prune_navigation_cells,
 )
 from mimo.data.extract.code import protect_code
 from mimo.data.extract.config import ExtractConfig, ExtractOutcome
@@ -120,6 +121,7 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
         text, step = thread, "thread"
     else:
         prune_boilerplate(root, html)
+        prune_navigation_cells(root)
         if not merge_forum_posts(root, html):
             merge_split_bodies(root)
         if kind:
