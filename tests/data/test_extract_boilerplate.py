@@ -1,8 +1,13 @@
 """Split article bodies are joined into their first chunk; chunks that each sit in their own
 <article> (the items of a listicle or a feed) are left alone. Navigation cells of layout tables and
-hit-counter or share lines are removed."""
+hit-counter or share lines are removed, and so are second copies of long lines."""
 
-from mimo.data.extract.boilerplate import drop_boilerplate_lines, merge_split_bodies, prune_navigation_cells
+from mimo.data.extract.boilerplate import (
+    drop_boilerplate_lines,
+    drop_repeated_lines,
+    merge_split_bodies,
+    prune_navigation_cells,
+)
 from mimo.data.extract.core import parse_html
 
 
@@ -46,3 +51,10 @@ def test_counter_and_pin_lines_are_dropped_and_prose_is_kept():
     text = ("Moves transfer ownership.\nThis page has been visited 1234 times since 2009.\nPin it for later!\n"
             "You are visitor number 5.\nThe visitor pays the fee to pin it.")
     assert drop_boilerplate_lines(text) == "Moves transfer ownership.\nThe visitor pays the fee to pin it."
+
+
+def test_repeated_long_lines_keep_their_first_copy_and_short_lines_all():
+    quote = "I would cut my asset allocation to bonds after the influx of cash."
+    text = f"{quote}\nSure.\nchangingtimes wrote:\n{quote}\nSure.\nI disagree with that plan."
+    assert drop_repeated_lines(text) == (f"{quote}\nSure.\nchangingtimes wrote:\nSure.\n"
+                                         "I disagree with that plan.")

@@ -209,3 +209,18 @@ def drop_boilerplate_lines(text: str, own_urls: set[str] | None = None) -> str:
             continue
         kept.append(line)
     return "\n".join(kept)
+
+
+def drop_repeated_lines(text: str, min_chars: int = 40) -> str:
+    """Keep only the first copy of each line of at least ``min_chars`` characters (a reply quoting an
+    earlier post, a card repeated by a carousel); shorter lines (labels, prices) may repeat."""
+    seen: set[str] = set()
+    kept = []
+    for line in text.split("\n"):
+        s = line.strip()
+        if len(s) >= min_chars:
+            if s in seen:
+                continue
+            seen.add(s)
+        kept.append(line)
+    return "\n".join(kept)

@@ -14,6 +14,7 @@ from lxml.html import HtmlElement
 from mimo.data.extract.boilerplate import (
     drop_boilerplate_lines,
     drop_headline,
+    drop_repeated_lines,
     headline_candidates,
     merge_split_bodies,
     page_urls,
@@ -29,7 +30,7 @@ from mimo.data.extract.math import protect_math
 from mimo.data.extract.pagetype import PageType
 from mimo.data.extract.pagetype_model import predict_page_type
 from mimo.data.extract.placeholders import PlaceholderTable
-from mimo.data.extract.profiles import extract_typed, keep_protected, typed_config
+from mimo.data.extract.profiles import REPEATS_DROPPED, extract_typed, keep_protected, typed_config
 from mimo.data.extract.quality import document_words, extraction_quality, visible_words
 from mimo.data.extract.threads import read_thread
 from mimo.data.language import detect_language
@@ -132,6 +133,8 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
         else:
             text = run_trafilatura(root, url, config)
     text = drop_boilerplate_lines(drop_headline(text, heads), own_urls)
+    if kind in REPEATS_DROPPED:
+        text = drop_repeated_lines(text)
     text, n_math, n_code = table.restore(text)
     text = text.strip()
     quality = extraction_quality(text, page_words, kind, step) if kind else None

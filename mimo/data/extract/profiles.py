@@ -51,6 +51,10 @@ SECTIONS_DEFAULT = (2.0, 3000)
 #: its blocks only under the stricter of its type's rule and ``SECTIONS_UNSURE``
 SURE_TYPE = 0.5
 SECTIONS_UNSURE = (1.5, 3000)
+#: types whose text keeps one copy of a repeated long line: quotes of earlier posts in a thread, cards
+#: repeated by carousels (on articles and docs a repeated line is more often meant: interview questions,
+#: recipe steps)
+REPEATS_DROPPED = ("forum", "product", "collection")
 PRODUCT_SHORT_CHARS = 100  # a product body shorter than this takes the JSON-LD description
 #: the fallback extractors run when the fast pass keeps less than this share of the visible words
 FALLBACK_BELOW_COVERAGE = 0.2
