@@ -45,6 +45,13 @@ def test_merged_sections_keep_every_card_but_not_navigation():
     assert merged_sections(parse_html("<html><body><p>short</p></body></html>")) == ""
 
 
+def test_a_chrome_named_wrapper_around_the_whole_page_is_not_chrome():
+    side = '<div class="sidebar"><p>Archive of older lists and a long blurb about the editors of it.</p></div>'
+    page = f'<div class="flex-wrap-footer"><main>{_cards(6)}</main>{side}</div>'
+    text = merged_sections(parse_html(f"<html><body>{page}</body></html>"))
+    assert all(f"Story number {i}" in text for i in range(6)) and "Archive" not in text
+
+
 def test_service_page_keeps_every_section():
     sections = "".join(f'<section class="offer"><h2>Offer {i}</h2><p>We plan, build and run the '
                        f"{i}th kind of harbour system for towns and ports of every size.</p></section>"

@@ -22,6 +22,7 @@ _CHROME_WORDS = ("nav", "menu", "footer", "header", "breadcrumb", "sidebar", "co
                  "newsletter", "subscribe", "modal", "popup", "drawer", "banner-top", "skip")
 _BLOCKS = ("div", "section", "article", "main")
 MIN_CHARS = 50
+CHROME_MAX_SHARE = 0.5  # a chrome-named wrapper holding more of the body's text than this is the page
 MAX_COVER = 0.85  # a block covering more of the body than this is the page, not a section
 MIN_SCORE_SHARE = 0.2
 MAX_CHARS = 15_000
@@ -40,15 +41,24 @@ def _is_chrome(el: HtmlElement) -> bool:
     return _CHROME_RE.search(attrs) is not None or el.get("aria-hidden") == "true"
 
 
-def _flags(top: HtmlElement) -> dict[HtmlElement, tuple[bool, bool]]:
-    """(inside chrome, inside a link) for every element under ``top``, in one pre-order pass."""
+def _flags(top: HtmlElement, total: int | None = None) -> dict[HtmlElement, tuple[bool, bool]]:
+    """(inside chrome, inside a link) for every element under ``top``, in one pre-order pass. With
+    ``total`` (the characters of ``top``'s text), a wrapper whose class or id names chrome but that
+    holds more than ``CHROME_MAX_SHARE`` of them is the page itself (``flex-wrap-footer``,
+    ``article-header`` around a whole article), not chrome."""
     flags = {top: (False, top.tag == "a")}
     for el in top.iterdescendants():
         if not isinstance(el.tag, str):
             continue
         chrome, link = flags.get(el.getparent(), (False, False))
-        flags[el] = (chrome or _is_chrome(el), link or el.tag == "a")
+        if not chrome and _is_chrome(el):
+            chrome = total is None or el.tag in _SKIP_TAGS or _chars(el) <= CHROME_MAX_SHARE * total
+        flags[el] = (chrome, link or el.tag == "a")
     return flags
+
+
+def _chars(el: HtmlElement) -> int:
+    return sum(map(len, map(str.strip, el.itertext())))
 
 
 def _block_stats(top: HtmlElement, flags: dict) -> dict[HtmlElement, list[int]]:
@@ -95,9 +105,9 @@ def merged_sections(root: HtmlElement) -> str:
     body = root.find("body")
     if body is None:
         return ""
-    flags = _flags(body)
+    total = max(1, _chars(body))  # chrome included
+    flags = _flags(body, total)
     stats = _block_stats(body, flags)
-    total = max(1, sum(map(len, map(str.strip, body.itertext()))))  # chrome included
     order = {el: i for i, el in enumerate(flags)}
     scored = [(score, el) for el, (chars, score) in stats.items()
               if el.tag in _BLOCKS and el is not body and MIN_CHARS <= chars <= MAX_COVER * total and score > 0]
