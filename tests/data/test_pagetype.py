@@ -69,3 +69,23 @@ def test_learned_model_predicts_and_reports_its_held_out_accuracy():
     got = predict_page_type(parse_html(html), html, "https://example.com/threads/help.42/")
     assert got.source == "model" and got.kind == "forum"
     assert "url:forum" in page_features(parse_html(html), html, "https://example.com/threads/help.42/")
+
+
+def test_unsure_model_defers_to_an_article_in_json_ld(monkeypatch):
+    import mimo.data.extract.pagetype_model as model
+
+    def page(ld_type: str) -> str:
+        return (f'<html><head><script type="application/ld+json">{{"@type": "{ld_type}"}}</script></head>'
+                "<body><p>Ministers met on Tuesday.</p></body></html>")
+
+    weight = np.zeros((model.BUCKETS, len(PAGE_TYPES)), dtype=np.float32)
+    bias = np.zeros(len(PAGE_TYPES), dtype=np.float32)
+    bias[PAGE_TYPES.index("listing")] = 0.5  # unsure: listing first, well under SURE
+    monkeypatch.setattr(model, "_load", lambda: (weight, bias))
+    news = page("NewsArticle")
+    got = predict_page_type(parse_html(news), news)
+    assert (got.kind, got.source) == ("article", "json-ld") and got.confidence < model.SURE
+    listed = page("ItemList")
+    assert predict_page_type(parse_html(listed), listed).kind == "listing"
+    bias[PAGE_TYPES.index("listing")] = 5.0  # sure: the model's verdict stands
+    assert predict_page_type(parse_html(news), news).kind == "listing"

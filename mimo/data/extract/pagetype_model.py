@@ -35,6 +35,13 @@ from mimo.data.extract.pagetype import (
 )
 
 WEIGHTS = Path(__file__).with_name("pagetype_weights.npz")
+#: when the model is less sure than this, a page whose JSON-LD declares an article (and no list,
+#: product or thread) is an article
+SURE = 0.5
+ARTICLE_LD = frozenset({"Article", "NewsArticle", "BlogPosting", "ReportageNewsArticle", "AnalysisNewsArticle",
+                        "OpinionNewsArticle", "ScholarlyArticle"})
+NOT_ARTICLE_LD = frozenset({"ItemList", "CollectionPage", "Product", "ProductGroup", "QAPage",
+                            "DiscussionForumPosting", "SearchResultsPage"})
 BUCKETS = 1 << 14
 _WORDS = re.compile(r"[a-z]{3,}")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -50,6 +57,10 @@ def _bucket(n: float) -> int:
 
 def page_features(root: HtmlElement, html: str, url: str | None) -> list[str]:
     """The page's feature strings (module docstring)."""
+    return _features_and_ld_types(root, html, url)[0]
+
+
+def _features_and_ld_types(root: HtmlElement, html: str, url: str | None) -> tuple[list[str], frozenset[str]]:
     p_words, links = prose_and_links(root)
     feats = [f"url:{_url_type(url)}", f"dom:{_dom_type(root, html, (p_words, links))}"]
     types = page_ld_types(html)
@@ -64,7 +75,7 @@ def page_features(root: HtmlElement, html: str, url: str | None) -> list[str]:
     feats += [f"t:{t}:{_bucket(counts.get(t, 0))}" for t in _TAGS]
     feats += [f"pw:{_bucket(p_words)}", f"ln:{_bucket(links)}", f"lr:{_bucket(10 * links / max(p_words, 1))}"]
     feats += [f"w:{w}" for w in set(_WORDS.findall(" ".join(_TITLE(root)[:3]).lower()))]
-    return feats
+    return feats, types
 
 
 def _ids(feats: list[str]) -> np.ndarray:
@@ -87,11 +98,13 @@ def predict_page_type(root: HtmlElement, html: str, url: str | None = None) -> P
 
         return classify_page(root, html, url)
     weight, bias = model
-    ids = np.unique(_ids(page_features(root, html, url)))
-    logits = weight[ids].sum(axis=0) + bias
+    feats, types = _features_and_ld_types(root, html, url)
+    logits = weight[np.unique(_ids(feats))].sum(axis=0) + bias
     probs = np.exp(logits - logits.max())
     probs /= probs.sum()
     best = int(np.argmax(probs))
+    if probs[best] < SURE and types & ARTICLE_LD and not types & NOT_ARTICLE_LD:
+        return PageType("article", "json-ld", float(probs[PAGE_TYPES.index("article")]))
     return PageType(PAGE_TYPES[best], "model", float(probs[best]))
 
 
