@@ -138,6 +138,22 @@ def test_code_table_with_line_number_gutter() -> None:
     assert "```\na = 1\nb = 2\n```" in out.text
 
 
+def test_code_in_a_custom_element_and_in_hidden_tab_panels_is_kept() -> None:
+    import html as htmllib
+
+    code = htmllib.escape(PY_CODE)
+    custom = ('<copyable-code><button class="copy">Copy</button><pre><code class="language-python">'
+              f'{code}</code></pre><p class="source"><a href="/s">View snippet source</a></p></copyable-code>')
+    assert f"```python\n{PY_CODE}\n```" in text_of(page(custom)).text
+    tabs = ('<div class="tabGroup"><section role="tabpanel"><pre class="language-bash">pip install harbour</pre>'
+            '</section><section role="tabpanel" hidden aria-hidden="true"><pre class="language-bash">'
+            'conda install harbour</pre></section><section role="tabpanel" style="display: none">'
+            '<pre class="language-bash">uv add harbour</pre></section></div>')
+    out = text_of(page(tabs))
+    assert all(f"```bash\n{cmd} harbour\n```" in out.text for cmd in ("pip install", "conda install", "uv add"))
+    assert out.n_code_blocks == 3
+
+
 def test_code_with_br_lines_and_dollars_untouched() -> None:
     out = text_of(page('<pre class="language-bash">echo $HOME<br>  cost=$5 $x$<br><br>done</pre>'))
     assert "```bash\necho $HOME\n  cost=$5 $x$\n\ndone\n```" in out.text

@@ -71,6 +71,27 @@ def prune_boilerplate(root: HtmlElement, html: str) -> int:
     return n
 
 
+_DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
+_TAB_PANELS = etree.XPath("//*[@role='tabpanel']")
+
+
+def reveal_tab_panels(root: HtmlElement) -> int:
+    """Unhide the panels of tab groups (``role="tabpanel"`` with ``hidden``, ``aria-hidden`` or
+    ``display: none``): the other tabs of a docs page hold the same example in other languages, which
+    trafilatura drops as hidden. Returns how many panels were unhidden."""
+    n = 0
+    for panel in _TAB_PANELS(root):
+        hidden = panel.get("aria-hidden") == "true" or panel.get("hidden") is not None
+        panel.attrib.pop("aria-hidden", None)
+        panel.attrib.pop("hidden", None)
+        style = panel.get("style")
+        if style and _DISPLAY_NONE.search(style):
+            panel.set("style", _DISPLAY_NONE.sub("", style))
+            hidden = True
+        n += hidden
+    return n
+
+
 _NAV_CELL = re.compile("nav|menu|sidebar")
 
 

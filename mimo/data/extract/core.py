@@ -20,6 +20,7 @@ from mimo.data.extract.boilerplate import (
     page_urls,
     prune_boilerplate,
     prune_navigation_cells,
+    reveal_tab_panels,
 )
 from mimo.data.extract.code import protect_code
 from mimo.data.extract.config import ExtractConfig, ExtractOutcome
@@ -123,6 +124,7 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     else:
         prune_boilerplate(root, html)
         prune_navigation_cells(root)
+        reveal_tab_panels(root)
         if not merge_forum_posts(root, html):
             merge_split_bodies(root)
         if kind:

@@ -84,11 +84,12 @@ def replace_inline(el: HtmlElement, token: str) -> None:
 
 
 def replace_block(el: HtmlElement, token: str) -> None:
-    """Replace ``el`` by a paragraph holding ``token`` (inline when the parent is inline)."""
+    """Replace ``el`` by a paragraph holding ``token`` (inline when the parent is inline; a custom
+    element, ``<copyable-code>``, counts as a block)."""
     parent = el.getparent()
     if parent is None:
         return
-    if parent.tag not in _BLOCK_PARENTS:
+    if parent.tag not in _BLOCK_PARENTS and "-" not in parent.tag:
         replace_inline(el, token)
         return
     new = parent.makeelement("p", {})
