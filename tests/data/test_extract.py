@@ -138,7 +138,7 @@ def test_code_table_with_line_number_gutter() -> None:
     assert "```\na = 1\nb = 2\n```" in out.text
 
 
-def test_code_in_a_custom_element_and_in_hidden_tab_panels_is_kept() -> None:
+def test_code_in_a_custom_element_a_figure_and_hidden_tab_panels_is_kept() -> None:
     import html as htmllib
 
     code = htmllib.escape(PY_CODE)
@@ -149,6 +149,9 @@ def test_code_in_a_custom_element_and_in_hidden_tab_panels_is_kept() -> None:
             '</section><section role="tabpanel" hidden aria-hidden="true"><pre class="language-bash">'
             'conda install harbour</pre></section><section role="tabpanel" style="display: none">'
             '<pre class="language-bash">uv add harbour</pre></section></div>')
+    listing = (f'<figure class="listing"><pre><code class="language-python">{code}</code></pre>'
+               "<figcaption>Listing 4-1: a function</figcaption></figure>")
+    assert f"```python\n{PY_CODE}\n```" in text_of(page(listing)).text
     out = text_of(page(tabs))
     assert all(f"```bash\n{cmd} harbour\n```" in out.text for cmd in ("pip install", "conda install", "uv add"))
     assert out.n_code_blocks == 3

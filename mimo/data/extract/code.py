@@ -183,6 +183,17 @@ def protect_code(root: HtmlElement, table: PlaceholderTable) -> int:
             continue
         lang = _language(chain)
         target = _climb_wrappers(target)
+        _unfigure(target)
         replace_block(target, table.new("code", _fence(code, lang), True))
         n += 1
     return n
+
+
+def _unfigure(el: HtmlElement) -> None:
+    """A ``<figure>`` around a code listing becomes a ``<div>``: trafilatura drops figures as images
+    (it does the same for figures that hold a table)."""
+    for depth, anc in enumerate(el.iterancestors()):
+        if depth >= 3:
+            break
+        if anc.tag == "figure":
+            anc.tag = "div"
