@@ -123,8 +123,10 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
         text, step = thread, "thread"
     else:
         prune_boilerplate(root, html)
-        prune_navigation_cells(root)
-        reveal_tab_panels(root)
+        if "<td" in html or "<TD" in html:
+            prune_navigation_cells(root)
+        if "tabpanel" in html:
+            reveal_tab_panels(root)
         if not merge_forum_posts(root, html):
             merge_split_bodies(root)
         if kind:
