@@ -124,14 +124,14 @@ def merge_split_bodies(root: HtmlElement) -> int:
     if not wanted:
         return 0
     attrs = _CLASS_XPATH(root)
-    groups: dict[tuple[str, int], list[HtmlElement]] = {}
+    groups: dict[tuple[str, HtmlElement], list[HtmlElement]] = {}  # keys hold the grandparents alive
     for attr in attrs:
         if attr in wanted:
             el = attr.getparent()
             parent = el.getparent() if el is not None else None
             grand = parent.getparent() if parent is not None else None
             if grand is not None and parent.tag != "article":  # each chunk in its own <article>: items
-                groups.setdefault((str(attr), id(grand)), []).append(el)
+                groups.setdefault((str(attr), grand), []).append(el)
     return sum(_merge(members) for members in groups.values())
 
 
