@@ -31,6 +31,14 @@ def test_chunks_in_their_own_articles_stay_apart():
     assert len(root.xpath("//div[@class='article-body']")) == 4
 
 
+def test_chunks_with_much_other_text_between_them_stay_apart():
+    brands = "<div class='brand-list'>" + "<p>Brand notes on fabrics, factories and wages. </p>" * 30 + "</div>"
+    root = parse_html(f"<html><body><div class='story'><div>{_chunk(0)}</div><div>{brands}</div>"
+                      f"<div>{_chunk(1)}</div></div></body></html>")
+    assert merge_split_bodies(root) == 0
+    assert len(root.xpath("//div[@class='article-body']")) == 2
+
+
 def test_navigation_cell_of_a_layout_table_is_removed():
     nav = "<td id='leftnav'><ul><li><a href='a'>Syllabus</a></li></ul><p>Course materials for students.</p></td>"
     body = "<td id='content'><p>" + "Eigenvalues solve the characteristic equation. " * 10 + "</p></td>"

@@ -112,13 +112,16 @@ def prune_navigation_cells(root: HtmlElement) -> int:
     return len(doomed)
 
 
+SPLIT_GAP_CHARS = 1000  # more text than this between chunks: blocks of the page, not a body split by ads
 _BODY_CLASS = re.compile(r"(?:article|post|story|entry)[-_]{0,2}(?:body|content|text)", re.IGNORECASE)
 
 
 def merge_split_bodies(root: HtmlElement) -> int:
     """Join an article body split into sibling chunks (same body-like class, same grandparent;
     ads between them) into the first chunk, so that the main-content detector keeps all of it.
-    Chunks that each sit in their own ``<article>`` are the items of a list, and stay apart."""
+    Chunks that each sit in their own ``<article>`` are the items of a list, and stay apart; so do
+    chunks with more than ``SPLIT_GAP_CHARS`` of other text between them (the blocks of a page built
+    from blocks, where moving some would reorder the page)."""
     counts = Counter(_CLASS_PLAIN(root))
     wanted = {c for c, n in counts.items() if n >= 2 and _BODY_CLASS.search(c)}
     if not wanted:
@@ -132,7 +135,19 @@ def merge_split_bodies(root: HtmlElement) -> int:
             grand = parent.getparent() if parent is not None else None
             if grand is not None and parent.tag != "article":  # each chunk in its own <article>: items
                 groups.setdefault((str(attr), grand), []).append(el)
-    return sum(_merge(members) for members in groups.values())
+    return sum(_merge(members) for members in groups.values() if _text_between(members) <= SPLIT_GAP_CHARS)
+
+
+def _text_between(members: list[HtmlElement]) -> int:
+    """Characters of text in the grandparent's children between the first and the last chunk's
+    parent (the chunks' own parents excluded)."""
+    grand = members[0].getparent().getparent()
+    kids = list(grand)
+    own = {i for i, kid in enumerate(kids) if any(m.getparent() is kid for m in members)}
+    if not own:
+        return 0
+    return sum(len(kids[i].text_content().strip()) for i in range(min(own), max(own) + 1)
+               if i not in own and isinstance(kids[i].tag, str))
 
 
 def _merge(members: list[HtmlElement]) -> int:
