@@ -61,3 +61,42 @@ def score(outputs: dict[str, str | None], truth: dict[str, dict]) -> dict[str, A
 def per_page_f1(outputs: dict[str, str | None], truth: dict[str, dict]) -> dict[str, float]:
     ev = scorer()
     return {fid: ev.word_f1(outputs.get(fid) or "", gt["main_content"])[2] for fid, gt in truth.items()}
+
+
+def code_blocks(html: bytes) -> list[list[str]]:
+    """The page's code blocks as our code pre-pass finds them (``<pre>``, multi-line ``<code>``,
+    highlight tables), each as its three longest lines, whitespace squashed."""
+    from mimo.data.extract.code import protect_code
+    from mimo.data.extract.core import SkipDocument, _to_text, parse_html
+    from mimo.data.extract.placeholders import PlaceholderTable
+
+    try:
+        text, _ = _to_text(html, None)
+        root = parse_html(text)
+    except SkipDocument:
+        return []
+    table = PlaceholderTable.for_document(text)
+    protect_code(root, table)
+    blocks = []
+    for item in table.items.values():
+        lines = sorted({" ".join(line.split()) for line in item.text.split("\n")[1:-1] if line.strip()},
+                       key=len, reverse=True)[:3]
+        if lines and len(lines[0]) >= 8:
+            blocks.append(lines)
+    return blocks
+
+
+def code_survival(pages: dict[str, bytes], outputs: dict[str, dict[str, str | None]]) -> dict[str, Any]:
+    """Per extractor: of the code blocks on the pages, how many come out whole (the block's three
+    longest lines all in the text, whitespace squashed); pages and blocks counted."""
+    found = {fid: code_blocks(html) for fid, html in pages.items()}
+    total = sum(map(len, found.values()))
+    report: dict[str, Any] = {"pages_with_code": sum(1 for b in found.values() if b), "code_blocks": total}
+    for name, texts in outputs.items():
+        kept = 0
+        for fid, blocks in found.items():
+            if blocks:
+                squashed = "\n".join(" ".join(line.split()) for line in (texts.get(fid) or "").split("\n"))
+                kept += sum(all(line in squashed for line in block) for block in blocks)
+        report[name] = {"kept": kept, "rate": kept / total if total else None}
+    return report

@@ -11,7 +11,8 @@
    (data/tiny/pages/manifest.json), when present.
 4. WCXB development split (1,497 real pages of 7 page types, ``../shared/benchmarks/wcxb-dev``): the
    benchmark's own scorer (word-level F1, snippet inclusion / exclusion), overall and per page type,
-   with pages/s (one core, CPU time, page by page in rotating order) on those pages.
+   with pages/s (one core, CPU time, page by page in rotating order) on those pages, and the
+   share of the pages' code blocks that each extractor keeps whole.
 
 Usage: python bench/bench_extraction.py [--out bench/results/extraction.json] [--repeats 3]
        [--wcxb-limit N] [--no-wcxb]
@@ -248,8 +249,8 @@ def run_interleaved(runners: dict[str, Runner], pages: dict[str, str | bytes], u
 
 def wcxb_section(runners: dict[str, Runner], limit: int | None,
                  typed: TypedRunner) -> dict[str, Any]:
-    """The extractors on the WCXB dev pages: scores per page type side by side, pages/s, and the
-    page-type extractor ("ours")'s page-type accuracy and quality-score AUC."""
+    """The extractors on the WCXB dev pages: scores per page type side by side, pages/s, code blocks
+    kept whole, and the page-type extractor ("ours")'s page-type accuracy and quality-score AUC."""
     import _wcxb
 
     pages, truth = _wcxb.load(limit)
@@ -257,6 +258,7 @@ def wcxb_section(runners: dict[str, Runner], limit: int | None,
     scores = {name: _wcxb.score(kept[name], truth) for name in runners}
     speed = {name: len(pages) / cpu[name] for name in runners}
     quality = quality_report(typed, list(pages), kept["ours"], truth)
+    code = _wcxb.code_survival(pages, kept)
     names = list(runners)
     print(f"\nWCXB dev ({len(pages)} pages), the benchmark's word-level F1 (with / without: snippet rates)")
     print(f"{'page type':<14}{'n':>5}" + "".join(f"{n + ' F1':>16}{'with':>7}{'w/o':>7}" for n in names))
@@ -271,7 +273,9 @@ def wcxb_section(runners: dict[str, Runner], limit: int | None,
           + "; ratio over trafilatura: " + ", ".join(f"{n} {speed[n] / speed['trafilatura']:.2f}" for n in names[1:]))
     if quality:
         print("ours (by page type): " + json.dumps(quality))
-    return {"n_pages": len(pages), "scores": scores, "pages_per_s": speed, "quality": quality,
+    print(f"code blocks kept whole ({code['code_blocks']} blocks on {code['pages_with_code']} pages): "
+          + ", ".join(f"{n} {code[n]['kept']} ({code[n]['rate']:.3f})" for n in names))
+    return {"n_pages": len(pages), "scores": scores, "pages_per_s": speed, "quality": quality, "code_blocks": code,
             "throughput_ratio_ours_over_trafilatura": speed["ours"] / speed["trafilatura"]}
 
 
