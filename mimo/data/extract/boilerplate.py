@@ -9,6 +9,8 @@ from collections import Counter
 from lxml import etree
 from lxml.html import HtmlElement
 
+from mimo.data.extract.attrs import PageAttrs
+
 _WS = re.compile(r"\s+")
 
 
@@ -44,13 +46,15 @@ def _detach(el: HtmlElement) -> None:
     parent.remove(el)
 
 
-def prune_boilerplate(root: HtmlElement, html: str) -> int:
+def prune_boilerplate(root: HtmlElement, html: str, attrs: PageAttrs | None = None) -> int:
     """Remove cookie/consent banners, subscribe/newsletter boxes and forum signatures/profiles (by
     class/id words) that are not the page body; returns how many were removed. Other boilerplate
-    is left to trafilatura, which handles it well."""
-    if not any(h in html for h in _BANNER_HINTS):
-        return 0
-    if not any(_BANNER_HINT_RE.search(attr.lower()) for attr in _CLASS_ID_PLAIN(root)):
+    is left to trafilatura, which handles it well. ``attrs``: the page's class/id values."""
+    if attrs is not None:
+        if not _BANNER_HINT_RE.search(attrs.text.lower()):
+            return 0
+    elif not any(h in html for h in _BANNER_HINTS) or not any(
+            _BANNER_HINT_RE.search(attr.lower()) for attr in _CLASS_ID_PLAIN(root)):
         return 0
     doomed = []
     for attr in _CLASS_ID_XPATH(root):
@@ -116,13 +120,13 @@ SPLIT_GAP_CHARS = 1000  # more text than this between chunks: blocks of the page
 _BODY_CLASS = re.compile(r"(?:article|post|story|entry)[-_]{0,2}(?:body|content|text)", re.IGNORECASE)
 
 
-def merge_split_bodies(root: HtmlElement) -> int:
+def merge_split_bodies(root: HtmlElement, attrs: PageAttrs | None = None) -> int:
     """Join an article body split into sibling chunks (same body-like class, same grandparent;
     ads between them) into the first chunk, so that the main-content detector keeps all of it.
     Chunks that each sit in their own ``<article>`` are the items of a list, and stay apart; so do
     chunks with more than ``SPLIT_GAP_CHARS`` of other text between them (the blocks of a page built
     from blocks, where moving some would reorder the page)."""
-    counts = Counter(_CLASS_PLAIN(root))
+    counts = Counter(attrs.classes if attrs is not None else _CLASS_PLAIN(root))
     wanted = {c for c, n in counts.items() if n >= 2 and _BODY_CLASS.search(c)}
     if not wanted:
         return 0

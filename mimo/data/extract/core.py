@@ -11,6 +11,7 @@ import lxml.html
 from lxml import etree
 from lxml.html import HtmlElement
 
+from mimo.data.extract.attrs import PageAttrs
 from mimo.data.extract.boilerplate import (
     drop_boilerplate_lines,
     drop_headline,
@@ -110,8 +111,9 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     extraction quality; the last two ``None`` when ``config.page_types`` is off)."""
     title = page_title(root)
     page_type, page_words, kind, step = None, 0, None, "main"
+    attrs = PageAttrs.of(root)
     if config.page_types:  # on the raw tree, before anything is changed
-        page_type, page_words = predict_page_type(root, html, url), visible_words(root)
+        page_type, page_words = predict_page_type(root, html, url, attrs), visible_words(root)
         kind = page_type.kind
     heads = headline_candidates(root, title)
     own_urls = page_urls(root, url)
@@ -122,13 +124,12 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     if thread:
         text, step = thread, "thread"
     else:
-        prune_boilerplate(root, html)
-        if "<td" in html or "<TD" in html:
-            prune_navigation_cells(root)
+        prune_boilerplate(root, html, attrs)
+        prune_navigation_cells(root)
         if "tabpanel" in html:
             reveal_tab_panels(root)
-        if not merge_forum_posts(root, html):
-            merge_split_bodies(root)
+        if not merge_forum_posts(root, html, attrs):
+            merge_split_bodies(root, attrs)
         if kind:
             text, step = extract_typed(kind, root, url, typed_config(kind, config), page_words,
                                        page_type.confidence)

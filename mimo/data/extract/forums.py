@@ -7,6 +7,7 @@ from __future__ import annotations
 from lxml import etree
 from lxml.html import HtmlElement
 
+from mimo.data.extract.attrs import PageAttrs
 from mimo.data.extract.boilerplate import _detach
 
 # (substring that must occur in the page, XPath of one post's body) per forum engine
@@ -22,10 +23,12 @@ _ENGINES: tuple[tuple[str, etree.XPath], ...] = (
 )
 
 
-def merge_forum_posts(root: HtmlElement, html: str) -> int:
-    """Move the bodies of posts 2..n of a recognised forum thread after post 1; returns the count."""
+def merge_forum_posts(root: HtmlElement, html: str, attrs: PageAttrs | None = None) -> int:
+    """Move the bodies of posts 2..n of a recognised forum thread after post 1; returns the count.
+    Each engine's marker is a class or id value: with ``attrs`` it is looked up there."""
+    where = attrs.text if attrs is not None else html
     for marker, xpath in _ENGINES:
-        if marker not in html:
+        if marker not in where:
             continue
         posts = [p for p in xpath(root) if isinstance(p.tag, str)]
         if len(posts) < 2:

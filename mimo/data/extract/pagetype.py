@@ -124,8 +124,11 @@ def prose_and_links(root: HtmlElement) -> tuple[int, int]:
     return len(" ".join(_P_TEXT(root)).split()), int(_LINK_COUNT(root))
 
 
-def _dom_type(root: HtmlElement, html: str, prose: tuple[int, int] | None = None) -> str | None:
-    cards = sum(1 for value in _CLASSES(root) if _CARD_CLASSES.search(value)) if "product" in html else 0
+def _dom_type(root: HtmlElement, html: str, prose: tuple[int, int] | None = None,
+              classes: list[str] | None = None) -> str | None:
+    if classes is None:
+        classes = _CLASSES(root) if "product" in html else []
+    cards = sum(1 for value in classes if _CARD_CLASSES.search(value))
     if cards >= 5 and _CART.search(html):
         return "collection"
     n_code = _CODE_COUNT(root) if ("<pre" in html or "<code" in html) else 0

@@ -24,6 +24,7 @@ import xxhash
 from lxml import etree
 from lxml.html import HtmlElement
 
+from mimo.data.extract.attrs import PageAttrs
 from mimo.data.extract.pagetype import (
     PAGE_TYPES,
     PageType,
@@ -45,7 +46,6 @@ NOT_ARTICLE_LD = frozenset({"ItemList", "CollectionPage", "Product", "ProductGro
 BUCKETS = 1 << 14
 _WORDS = re.compile(r"[a-z]{3,}")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
-_ATTRS = etree.XPath("//@class|//@id", smart_strings=False)
 _TAGS = ("article", "section", "form", "table", "pre", "code", "li", "h1", "h2", "h3", "aside", "nav", "button",
          "input", "img", "time", "p", "blockquote", "dl", "select", "iframe", "svg")
 _TITLE = etree.XPath("//head/title//text()|//meta[@name='description']/@content", smart_strings=False)
@@ -55,21 +55,24 @@ def _bucket(n: float) -> int:
     return 0 if n <= 0 else 1 + int(math.log2(n))
 
 
-def page_features(root: HtmlElement, html: str, url: str | None) -> list[str]:
-    """The page's feature strings (module docstring)."""
-    return _features_and_ld_types(root, html, url)[0]
+def page_features(root: HtmlElement, html: str, url: str | None, attrs: PageAttrs | None = None) -> list[str]:
+    """The page's feature strings (module docstring); ``attrs``: the page's class/id values when
+    already collected."""
+    return _features_and_ld_types(root, html, url, attrs)[0]
 
 
-def _features_and_ld_types(root: HtmlElement, html: str, url: str | None) -> tuple[list[str], frozenset[str]]:
+def _features_and_ld_types(root: HtmlElement, html: str, url: str | None,
+                           attrs: PageAttrs | None = None) -> tuple[list[str], frozenset[str]]:
+    attrs = attrs or PageAttrs.of(root)
     p_words, links = prose_and_links(root)
-    feats = [f"url:{_url_type(url)}", f"dom:{_dom_type(root, html, (p_words, links))}"]
+    feats = [f"url:{_url_type(url)}", f"dom:{_dom_type(root, html, (p_words, links), attrs.classes)}"]
     types = page_ld_types(html)
     structured = _structured_type(root, html, types)
     feats.append(f"rule:{structured[0] if structured else None}")
     feats += [f"ld:{t}" for t in types]
     if url:
         feats += [f"u:{w}" for w in _WORDS.findall(re.sub(r"^[a-z]+://[^/]+", "", url.lower()))]
-    words = Counter(_WORDS.findall(_CAMEL.sub(" ", " ".join(_ATTRS(root))).lower()))
+    words = Counter(_WORDS.findall(_CAMEL.sub(" ", " ".join(attrs.classes + attrs.ids)).lower()))
     feats += [f"c:{w}" for w in words] + [f"c:{w}:{_bucket(n)}" for w, n in words.items() if n >= 3]
     counts = Counter(el.tag for el in root.iter(*_TAGS))
     feats += [f"t:{t}:{_bucket(counts.get(t, 0))}" for t in _TAGS]
@@ -90,7 +93,8 @@ def _load() -> tuple[np.ndarray, np.ndarray] | None:
     return data["weight"].astype(np.float32), data["bias"].astype(np.float32)
 
 
-def predict_page_type(root: HtmlElement, html: str, url: str | None = None) -> PageType:
+def predict_page_type(root: HtmlElement, html: str, url: str | None = None,
+                      attrs: PageAttrs | None = None) -> PageType:
     """The learned model's type (``source`` ``model``); the rules' when no weights ship."""
     model = _load()
     if model is None:
@@ -98,7 +102,7 @@ def predict_page_type(root: HtmlElement, html: str, url: str | None = None) -> P
 
         return classify_page(root, html, url)
     weight, bias = model
-    feats, types = _features_and_ld_types(root, html, url)
+    feats, types = _features_and_ld_types(root, html, url, attrs)
     logits = weight[np.unique(_ids(feats))].sum(axis=0) + bias
     probs = np.exp(logits - logits.max())
     probs /= probs.sum()
