@@ -22,12 +22,12 @@ def test_values_and_lookup():
 def test_steps_decide_the_same_with_and_without_the_collected_values():
     plain, shared = parse_html(PAGE), parse_html(PAGE)
     attrs = PageAttrs.of(shared)
-    assert prune_boilerplate(plain, PAGE) == prune_boilerplate(shared, PAGE, attrs) == 1
-    assert merge_forum_posts(plain, PAGE) == merge_forum_posts(shared, PAGE, attrs) == 2
+    assert prune_boilerplate(plain) == prune_boilerplate(shared, attrs) == 1
+    assert merge_forum_posts(plain) == merge_forum_posts(shared, attrs) == 2
     assert merge_split_bodies(plain) == merge_split_bodies(shared, attrs)
     from lxml import etree
     assert etree.tostring(plain) == etree.tostring(shared)
     bare = "<html><body><p>The word cookie in prose, and postbody too.</p></body></html>"
     tree = parse_html(bare)
-    assert prune_boilerplate(tree, bare, PageAttrs.of(tree)) == 0
-    assert merge_forum_posts(tree, bare, PageAttrs.of(tree)) == 0
+    assert prune_boilerplate(tree, PageAttrs.of(tree)) == 0
+    assert merge_forum_posts(tree, PageAttrs.of(tree)) == 0

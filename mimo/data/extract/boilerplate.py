@@ -18,17 +18,12 @@ def _norm(s: str) -> str:
     return _WS.sub(" ", s).strip().casefold()
 
 
-_BANNER_HINTS = ("cookie", "consent", "gdpr", "Cookie", "Consent", "GDPR", "subscribe", "newsletter",
-                 "signature", "postprofile")
 _BANNER_WORDS = frozenset({"cookie", "cookies", "consent", "gdpr", "cookiebanner", "cookieconsent",
                            "subscribe", "newsletter", "signature", "signaturecontainer", "postprofile"})
 _SPLIT = re.compile(r"[\s_-]+")
 _KEEP_TAGS = frozenset({"html", "body", "article", "main"})
 _CLASS_ID_XPATH = etree.XPath("//@class|//@id")
 _CLASS_XPATH = etree.XPath("//@class")
-# plain strings first: most pages have no candidate, and smart strings (which know their element) cost more
-_CLASS_ID_PLAIN = etree.XPath("//@class|//@id", smart_strings=False)
-_CLASS_PLAIN = etree.XPath("//@class", smart_strings=False)
 _BANNER_HINT_RE = re.compile("cookie|consent|gdpr|subscribe|newsletter|signature|postprofile")
 
 
@@ -46,15 +41,13 @@ def _detach(el: HtmlElement) -> None:
     parent.remove(el)
 
 
-def prune_boilerplate(root: HtmlElement, html: str, attrs: PageAttrs | None = None) -> int:
+def prune_boilerplate(root: HtmlElement, attrs: PageAttrs | None = None) -> int:
     """Remove cookie/consent banners, subscribe/newsletter boxes and forum signatures/profiles (by
     class/id words) that are not the page body; returns how many were removed. Other boilerplate
-    is left to trafilatura, which handles it well. ``attrs``: the page's class/id values."""
-    if attrs is not None:
-        if not _BANNER_HINT_RE.search(attrs.text.lower()):
-            return 0
-    elif not any(h in html for h in _BANNER_HINTS) or not any(
-            _BANNER_HINT_RE.search(attr.lower()) for attr in _CLASS_ID_PLAIN(root)):
+    is left to trafilatura, which handles it well. ``attrs``: the page's class/id values, collected
+    here when not given."""
+    attrs = attrs if attrs is not None else PageAttrs.of(root)
+    if not _BANNER_HINT_RE.search(attrs.text.lower()):
         return 0
     doomed = []
     for attr in _CLASS_ID_XPATH(root):
@@ -126,13 +119,12 @@ def merge_split_bodies(root: HtmlElement, attrs: PageAttrs | None = None) -> int
     Chunks that each sit in their own ``<article>`` are the items of a list, and stay apart; so do
     chunks with more than ``SPLIT_GAP_CHARS`` of other text between them (the blocks of a page built
     from blocks, where moving some would reorder the page)."""
-    counts = Counter(attrs.classes if attrs is not None else _CLASS_PLAIN(root))
+    counts = Counter((attrs if attrs is not None else PageAttrs.of(root)).classes)
     wanted = {c for c, n in counts.items() if n >= 2 and _BODY_CLASS.search(c)}
     if not wanted:
         return 0
-    attrs = _CLASS_XPATH(root)
     groups: dict[tuple[str, HtmlElement], list[HtmlElement]] = {}  # keys hold the grandparents alive
-    for attr in attrs:
+    for attr in _CLASS_XPATH(root):
         if attr in wanted:
             el = attr.getparent()
             parent = el.getparent() if el is not None else None

@@ -124,11 +124,11 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     if thread:
         text, step = thread, "thread"
     else:
-        prune_boilerplate(root, html, attrs)
+        prune_boilerplate(root, attrs)
         prune_navigation_cells(root)
         if "tabpanel" in html:
             reveal_tab_panels(root)
-        if not merge_forum_posts(root, html, attrs):
+        if not merge_forum_posts(root, attrs):
             merge_split_bodies(root, attrs)
         if kind:
             text, step = extract_typed(kind, root, url, typed_config(kind, config), page_words,

@@ -10,7 +10,7 @@ from lxml.html import HtmlElement
 from mimo.data.extract.attrs import PageAttrs
 from mimo.data.extract.boilerplate import _detach
 
-# (substring that must occur in the page, XPath of one post's body) per forum engine
+# (substring of a class or id value of the page, XPath of one post's body) per forum engine
 _ENGINES: tuple[tuple[str, etree.XPath], ...] = (
     ("js-post-body", etree.XPath("//div[contains(concat(' ', normalize-space(@class), ' '), ' js-post-body ')]")),
     ("post-text", etree.XPath("//div[contains(concat(' ', normalize-space(@class), ' '), ' post-text ')]")),
@@ -23,12 +23,13 @@ _ENGINES: tuple[tuple[str, etree.XPath], ...] = (
 )
 
 
-def merge_forum_posts(root: HtmlElement, html: str, attrs: PageAttrs | None = None) -> int:
+def merge_forum_posts(root: HtmlElement, attrs: PageAttrs | None = None) -> int:
     """Move the bodies of posts 2..n of a recognised forum thread after post 1; returns the count.
-    Each engine's marker is a class or id value: with ``attrs`` it is looked up there."""
-    where = attrs.text if attrs is not None else html
+    Each engine's marker is a class or id value, looked up in ``attrs`` (collected here when not
+    given)."""
+    attrs = attrs if attrs is not None else PageAttrs.of(root)
     for marker, xpath in _ENGINES:
-        if marker not in where:
+        if not attrs.has(marker):
             continue
         posts = [p for p in xpath(root) if isinstance(p.tag, str)]
         if len(posts) < 2:
