@@ -1,9 +1,11 @@
 """Split article bodies are joined into their first chunk; chunks that each sit in their own
 <article> (the items of a listicle or a feed) are left alone. Navigation cells of layout tables and
-hit-counter or share lines are removed, and so are second copies of long lines."""
+hit-counter or share lines are removed, and so are second copies of long lines and a shop's interface
+labels."""
 
 from mimo.data.extract.boilerplate import (
     drop_boilerplate_lines,
+    drop_interface_lines,
     drop_repeated_lines,
     merge_split_bodies,
     prune_navigation_cells,
@@ -66,3 +68,10 @@ def test_repeated_long_lines_keep_their_first_copy_and_short_lines_all():
     text = f"{quote}\nSure.\nchangingtimes wrote:\n{quote}\nSure.\nI disagree with that plan."
     assert drop_repeated_lines(text) == (f"{quote}\nSure.\nchangingtimes wrote:\nSure.\n"
                                          "I disagree with that plan.")
+
+
+def test_interface_labels_are_dropped_and_product_text_is_kept():
+    text = ("Sort by:\nQuick View\nRunning Graphic T-Shirt\n$36\nAdd to Cart\nSale price\n"
+            "Compare\nSort by price to compare the sale price of each shirt.\n- Load more -\nIn stock")
+    assert drop_interface_lines(text) == ("Running Graphic T-Shirt\n$36\n"
+                                          "Sort by price to compare the sale price of each shirt.")

@@ -19,6 +19,7 @@ from mimo.data.extract.profiles import (
     extract_typed,
     keep_protected,
     main_text,
+    menu_like,
     sections_rule,
     typed_config,
 )
@@ -202,3 +203,16 @@ def test_fallback_text_that_adds_teasers_of_other_articles_is_not_taken(shared_d
                             "b3c19dd5f0612d098788fa5173e491b3280da6226b492f8fe110f4ab1896cca8.html.gz").read_bytes())
     out = extract_html(html, config=ExtractConfig(page_types=True))
     assert out.text.startswith(article) and "…" not in out.text and len(out.text.split()) < 200
+
+
+def test_main_text_that_is_a_menu_gives_way_to_the_recall_pass(shared_dir):
+    """Article benchmark page f6ac15a4: a city-hall news item whose text sits in a bare <div> beside
+    800 menu entries. trafilatura's balanced pass returns the menus (nearly every line one to three
+    words); the recall pass finds the news item, which is prose, and replaces them."""
+    assert menu_like("Home\nAbout us\nNews\nContact the mayor\nA line with more than three words")
+    assert not menu_like("Home\nA line of prose with more than three words in it\nAnd another line of prose")
+    html = gzip.decompress((shared_dir / "benchmarks/article_extraction/html/"
+                            "f6ac15a4d98511396da23e4428deb5605422b1c8bbc8284e771f6896bdccf57f.html.gz").read_bytes())
+    out = extract_html(html, config=ExtractConfig(page_types=True))
+    assert "A equipe do Serviço de Atendimento Domiciliar" in out.text
+    assert "Galeria dos Prefeitos" not in out.text and len(out.text.split()) < 600

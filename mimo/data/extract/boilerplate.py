@@ -256,3 +256,20 @@ def drop_repeated_lines(text: str, min_chars: int = 40) -> str:
             seen.add(s)
         kept.append(line)
     return "\n".join(kept)
+
+
+_INTERFACE_LINE = re.compile(
+    r"^\W*(?:sort(?: by)?|filters?|filter (?:&|and) sort|refine(?: by)?|quick ?view|compare|"
+    r"add to (?:cart|bag|basket|wish ?list|favorites)|(?:show|load|view|see) (?:more|all|less)|sign in|log ?in|"
+    r"register|loading\.*|skip to (?:main )?content|skip to search results|sponsored|(?:sale|regular|original) price|"
+    r"select options|choose options|sold out|in stock|out of stock|best match|top rated|best ?sellers?|"
+    r"new arrivals?|free shipping|all categories|related searches|shop now|wishlist|clear all|apply|reset|"
+    r"results?|items?)\W*$",
+    re.IGNORECASE,
+)
+
+
+def drop_interface_lines(text: str) -> str:
+    """Drop lines that are only a shop's interface label ("Quick view", "Add to cart", "Sort by",
+    "Sale price"): the buttons and filters around a product or a grid of products."""
+    return "\n".join(line for line in text.split("\n") if not _INTERFACE_LINE.match(line.strip()))

@@ -15,6 +15,7 @@ from mimo.data.extract.attrs import PageAttrs
 from mimo.data.extract.boilerplate import (
     drop_boilerplate_lines,
     drop_headline,
+    drop_interface_lines,
     drop_repeated_lines,
     headline_candidates,
     merge_split_bodies,
@@ -32,7 +33,9 @@ from mimo.data.extract.math import protect_math
 from mimo.data.extract.pagetype import PageType
 from mimo.data.extract.pagetype_model import predict_page_type
 from mimo.data.extract.placeholders import PlaceholderTable
-from mimo.data.extract.profiles import REPEATS_DROPPED, extract_typed, keep_protected, typed_config
+from mimo.data.extract.profiles import (INTERFACE_LINES_DROPPED, REPEATS_DROPPED, extract_typed, keep_protected,
+                                        typed_config)
+from mimo.data.extract.recommendations import prune_recommendations
 from mimo.data.extract.quality import document_words, extraction_quality, visible_words
 from mimo.data.extract.threads import read_thread
 from mimo.data.language import detect_language
@@ -131,6 +134,7 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
         if not merge_forum_posts(root, attrs):
             merge_split_bodies(root, attrs)
         if kind:
+            prune_recommendations(root, kind)
             text, step = extract_typed(kind, root, url, typed_config(kind, config), page_words,
                                        page_type.confidence)
             if table.items:
@@ -140,6 +144,8 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     text = drop_boilerplate_lines(drop_headline(text, heads), own_urls)
     if kind in REPEATS_DROPPED:
         text = drop_repeated_lines(text)
+    if kind in INTERFACE_LINES_DROPPED:
+        text = drop_interface_lines(text)
     text, n_math, n_code = table.restore(text)
     text = text.strip()
     quality = extraction_quality(text, page_words, kind, step) if kind else None

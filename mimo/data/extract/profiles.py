@@ -55,9 +55,14 @@ SECTIONS_UNSURE = (1.5, 3000)
 #: repeated by carousels (on articles and docs a repeated line is more often meant: interview questions,
 #: recipe steps)
 REPEATS_DROPPED = ("forum", "product", "collection")
+#: types whose text loses the lines that are only a shop's interface labels ("Quick view", "Sort by")
+INTERFACE_LINES_DROPPED = ("product", "collection", "listing")
 PRODUCT_SHORT_CHARS = 100  # a product body shorter than this takes the JSON-LD description
 #: the fallback extractors run when the fast pass keeps less than this share of the visible words
 FALLBACK_BELOW_COVERAGE = 0.2
+#: a main text with ``MENU_SHARE`` of its lines ``MENU_WORDS`` words long or less is a menu, not the
+#: content: the recall pass replaces it when it finds prose (a line of ``PROSE_WORDS`` words or more)
+MENU_SHARE, MENU_WORDS, PROSE_WORDS = 0.8, 3, 40
 #: the fast text stays when this share of the lines the fallbacks add are teasers of other articles
 TEASER_SHARE = 0.3
 _TEASER_END = re.compile(r"(?:…|\.\.\.|\[…\]|\[\.\.\.\]|read more|continue reading|leia mais|saiba mais|weiterlesen|"
@@ -94,7 +99,8 @@ def adds_teasers(text: str, fuller: str) -> bool:
 def main_text(root: HtmlElement, url: str | None, config: ExtractConfig, page_words: int | None) -> str:
     """trafilatura's text under ``config``; with ``page_words`` (the page's visible words) the
     fallback extractors run only when the fast pass covers too little of the page, and a page
-    where both find nothing gets the recall pass (its main content may sit in a page header)."""
+    where both find nothing gets the recall pass (its main content may sit in a page header), as does
+    a page whose text is a menu (:func:`menu_like`) when the recall pass finds prose."""
     if config.fast or page_words is None:
         return run_trafilatura(root, url, config)
     with shared_passes():  # the pass with fallbacks reuses the fast pass's work
@@ -102,9 +108,20 @@ def main_text(root: HtmlElement, url: str | None, config: ExtractConfig, page_wo
         if len(text.split()) < FALLBACK_BELOW_COVERAGE * page_words:
             fuller = run_trafilatura(root, url, config)
             text = text if text.strip() and adds_teasers(text, fuller) else fuller
+        if menu_like(text):  # a page of menus around a text that trafilatura did not find
+            recall = run_trafilatura(root, url, replace(config, favor_recall=True, favor_precision=False, fast=True))
+            longest = max((len(line.split()) for line in recall.split("\n")), default=0)
+            if longest >= PROSE_WORDS and not menu_like(recall):
+                text = recall
     if not text.strip() and page_words:  # nothing found on a page with text: the recall pass decides
         text = run_trafilatura(root, url, replace(config, favor_recall=True, favor_precision=False, fast=True))
     return text
+
+
+def menu_like(text: str) -> bool:
+    """True when at least ``MENU_SHARE`` of the text's lines are ``MENU_WORDS`` words long or less."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    return bool(lines) and sum(len(line.split()) <= MENU_WORDS for line in lines) >= MENU_SHARE * len(lines)
 
 
 def sections_rule(kind: str, confidence: float = 1.0) -> tuple[float, float]:
