@@ -1,12 +1,13 @@
 """Split article bodies are joined into their first chunk; chunks that each sit in their own
 <article> (the items of a listicle or a feed) are left alone. Navigation cells of layout tables and
-hit-counter or share lines are removed, and so are second copies of long lines and a shop's interface
-labels."""
+hit-counter or share lines are removed, and so are second copies of long lines, a shop's interface
+labels and a post's tag lists."""
 
 from mimo.data.extract.boilerplate import (
     drop_boilerplate_lines,
     drop_interface_lines,
     drop_repeated_lines,
+    drop_tag_lists,
     merge_split_bodies,
     prune_navigation_cells,
 )
@@ -75,3 +76,12 @@ def test_interface_labels_are_dropped_and_product_text_is_kept():
             "Compare\nSort by price to compare the sale price of each shirt.\n- Load more -\nIn stock")
     assert drop_interface_lines(text) == ("Running Graphic T-Shirt\n$36\n"
                                           "Sort by price to compare the sale price of each shirt.")
+
+
+def test_tag_lists_are_dropped_and_labels_before_prose_are_kept():
+    text = ("The race starts in March.\nTags\nstock car 2018, stock car brasil, interlagos\n"
+            "Tags: racing, motor sport\nTopics\nThe calendar has twelve rounds, two of them abroad, and a final in Brazil.\n"
+            "Categories: News")
+    assert drop_tag_lists(text) == ("The race starts in March.\nTopics\n"
+                                    "The calendar has twelve rounds, two of them abroad, and a final in Brazil.\n"
+                                    "Categories: News")

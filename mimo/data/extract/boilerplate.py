@@ -273,3 +273,36 @@ def drop_interface_lines(text: str) -> str:
     """Drop lines that are only a shop's interface label ("Quick view", "Add to cart", "Sort by",
     "Sale price"): the buttons and filters around a product or a grid of products."""
     return "\n".join(line for line in text.split("\n") if not _INTERFACE_LINE.match(line.strip()))
+
+
+_TAG_LABEL = re.compile(r"^\W*(?:tags?|tagged(?: with| as| in)?|keywords?|topics?|categories|filed under|related topics|"
+                        r"etiquetas|schlagwörter|mots-clés)\s*:?\s*(.*)$", re.IGNORECASE)
+_LIST_SEPARATOR = re.compile(r"\s*[,|;·•]\s*")
+
+
+def _is_tag_list(line: str) -> bool:
+    """Two or more items of four words or less, separated by commas, bars or bullets."""
+    items = [item for item in _LIST_SEPARATOR.split(line) if item.strip()]
+    return len(items) >= 2 and sum(len(item.split()) for item in items) <= 4 * len(items)
+
+
+def drop_tag_lists(text: str) -> str:
+    """Drop a post's tag list: "Tags: a, b, c", or a "Tags" line followed by such a list."""
+    lines = text.split("\n")
+    kept, i = [], 0
+    while i < len(lines):
+        label = _TAG_LABEL.match(lines[i].strip())
+        if label and label.group(1):
+            if _is_tag_list(label.group(1)):
+                i += 1
+                continue
+        elif label:
+            j = i + 1
+            while j < len(lines) and not lines[j].strip():
+                j += 1
+            if j < len(lines) and _is_tag_list(lines[j].strip()):
+                i = j + 1
+                continue
+        kept.append(lines[i])
+        i += 1
+    return "\n".join(kept)

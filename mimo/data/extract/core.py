@@ -17,6 +17,7 @@ from mimo.data.extract.boilerplate import (
     drop_headline,
     drop_interface_lines,
     drop_repeated_lines,
+    drop_tag_lists,
     headline_candidates,
     merge_split_bodies,
     page_urls,
@@ -141,7 +142,7 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
                 text, step = keep_protected(kind, text, step, root, url, config, table.items)
         else:
             text = run_trafilatura(root, url, config)
-    text = drop_boilerplate_lines(drop_headline(text, heads), own_urls)
+    text = drop_tag_lists(drop_boilerplate_lines(drop_headline(text, heads), own_urls))
     if kind in REPEATS_DROPPED:
         text = drop_repeated_lines(text)
     if kind in INTERFACE_LINES_DROPPED:
