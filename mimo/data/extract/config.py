@@ -34,7 +34,8 @@ class ExtractConfig:
     memory_limit_mb: int = 1024
     max_html_bytes: int = 5_000_000
     min_text_chars: int = 1
-    min_words: int = 30  # with page_types: a shorter text is an app shell, a search box or a stub, not a document
+    min_words: int = 40  # with page_types: a shorter text is an app shell, a menu, a search box or a stub, not a
+    # document (the corpus filter drops texts under 50 words in any case)
 
 
 @dataclass
