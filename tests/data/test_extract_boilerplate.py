@@ -1,7 +1,7 @@
 """Split article bodies are joined into their first chunk; chunks that each sit in their own
-<article> (the items of a listicle or a feed) are left alone. Navigation cells of layout tables and
-hit-counter or share lines are removed, and so are second copies of long lines, a shop's interface
-labels and a post's tag lists."""
+<article> (the items of a listicle or a feed) are left alone. Navigation cells of layout tables,
+<address> footers and hit-counter or share lines are removed, and so are second copies of long lines,
+a shop's interface labels and a post's tag lists."""
 
 from mimo.data.extract.boilerplate import (
     drop_boilerplate_lines,
@@ -9,6 +9,7 @@ from mimo.data.extract.boilerplate import (
     drop_repeated_lines,
     drop_tag_lists,
     merge_split_bodies,
+    prune_address_blocks,
     prune_navigation_cells,
 )
 from mimo.data.extract.core import parse_html
@@ -85,3 +86,11 @@ def test_tag_lists_are_dropped_and_labels_before_prose_are_kept():
     assert drop_tag_lists(text) == ("The race starts in March.\nTopics\n"
                                     "The calendar has twelve rounds, two of them abroad, and a final in Brazil.\n"
                                     "Categories: News")
+
+
+def test_address_footer_is_removed_and_its_tail_kept():
+    root = parse_html("<html><body><p>Move semantics in C++.</p><address>Dr. D. Park, School of Computing."
+                      "</address> Last line.</body></html>")
+    assert prune_address_blocks(root) == 1
+    text = root.text_content()
+    assert "Move semantics" in text and "Park" not in text and "Last line." in text

@@ -109,6 +109,17 @@ def prune_navigation_cells(root: HtmlElement) -> int:
     return len(doomed)
 
 
+_ADDRESS = etree.XPath("//body//address")
+
+
+def prune_address_blocks(root: HtmlElement) -> int:
+    """Remove ``<address>`` blocks (the author's or site's contact line under a page); returns how many."""
+    blocks = _ADDRESS(root)
+    for block in blocks:
+        block.drop_tree()
+    return len(blocks)
+
+
 SPLIT_GAP_CHARS = 1000  # more text than this between chunks: blocks of the page, not a body split by ads
 _BODY_CLASS = re.compile(r"(?:article|post|story|entry)[-_]{0,2}(?:body|content|text)", re.IGNORECASE)
 

@@ -21,6 +21,7 @@ from mimo.data.extract.boilerplate import (
     headline_candidates,
     merge_split_bodies,
     page_urls,
+    prune_address_blocks,
     prune_boilerplate,
     prune_navigation_cells,
     reveal_tab_panels,
@@ -130,6 +131,7 @@ def extract_tree(root: HtmlElement, html: str, url: str | None,
     else:
         prune_boilerplate(root, attrs)
         prune_navigation_cells(root)
+        prune_address_blocks(root)
         if "tabpanel" in html:
             reveal_tab_panels(root)
         if not merge_forum_posts(root, attrs):
