@@ -1,6 +1,7 @@
-"""Recommendation blocks: a product page loses its "also viewed" carousel and keeps its description,
-an article loses "Related stories" teasers but never its own prose, a hidden placeholder heading and a
-list of stories (whose teasers are its content) are left alone."""
+"""Recommendation blocks: a product page loses its "also viewed" carousel and its customer reviews and
+keeps its description, an article loses "Related stories" teasers but never its own prose, a hidden
+placeholder heading, a "Description | Reviews" tab bar and a list of stories (whose teasers are its
+content) are left alone."""
 
 import gzip
 
@@ -63,6 +64,22 @@ def test_lists_keep_story_headings_and_hidden_headings_are_ignored():
     assert prune_recommendations(root, "article") == 1  # "Latest news" is a teaser block on an article
     assert "350 ml" in _text(root)
     assert prune_recommendations(parse_html("<html><body><p>Nothing to see</p></body></html>"), None) == 0
+
+
+def test_product_reviews_go_unless_their_heading_is_a_tab_label():
+    review = "<p>Great mug, keeps my tea warm and the glaze is lovely. Verified purchase.</p>"
+    page = (f"<html><body><div class='product'><h1>Stoneware mug</h1>{DESCRIPTION}"
+            f"<section><h2>Customer reviews</h2>{review * 3}</section></div>"
+            f"<footer>{'Opening hours and addresses. ' * 30}</footer></body></html>")
+    root = parse_html(page)
+    assert prune_recommendations(root, "product") == 1
+    assert "350 ml" in _text(root) and "Verified purchase" not in _text(root)
+    assert prune_recommendations(parse_html(page), "article") == 0  # reviews are removed on product pages only
+    tabs = (f"<html><body><div class='tabs'><ul><li><span>Description</span></li><li><span>Reviews (3)</span></li></ul>"
+            f"<div class='panel'>{DESCRIPTION}</div></div><footer>{'Opening hours. ' * 40}</footer></body></html>")
+    root = parse_html(tabs)
+    prune_recommendations(root, "product")
+    assert "350 ml" in _text(root)
 
 
 def test_extraction_of_a_real_product_page_drops_its_carousels(shared_dir):

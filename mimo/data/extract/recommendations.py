@@ -1,12 +1,13 @@
 """Recommendation blocks removed before the main-content pass: carousels of other products ("Customers
-who viewed this item also viewed", "Similar items", "You may also like") on every page, and teasers of
+who viewed this item also viewed", "Similar items", "You may also like") on every page, teasers of
 other articles ("Related stories", "Our latest news", "Most read") on pages that are not lists of
-stories themselves.
+stories themselves, and customer reviews and questions on product pages.
 
 A block is found by its heading and grows from it to the largest ancestor that still starts with that
 heading (at most ``LEAD_CHARS`` of text before it), holds no ``<h1>`` and under ``MAX_SHARE`` of the
 page's text; a teaser block also stops before an ancestor with ``PROSE_SEGMENTS`` paragraphs of prose
-(a "Popular posts" box at the top of a post is removed, the post is not). Headings hidden by their
+(a "Popular posts" box at the top of a post is removed, the post is not), and a reviews block starts
+with its heading (a "Description | Reviews" tab bar is not one). Headings hidden by their
 style are left alone (an empty placeholder heading may sit at the top of the article itself).
 """
 
@@ -33,9 +34,17 @@ _NEWS = re.compile(
     r"|(?:most|top) (?:popular|read|viewed|shared)|popular (?:posts|stories|articles|now)"
     r"|trending (?:now|stories|articles|posts)?\W*$|top stories|editor'?s picks|don'?t miss)",
     re.IGNORECASE)
+_REVIEWS = re.compile(
+    r"^\W*(?:(?:customer|user|product|guest|verified|top|most (?:helpful|recent)|all|read|see all|show all|write a|"
+    r"ratings (?:&|and)|[\d,.]+)?\s*reviews?\b|customers say|what (?:our )?customers (?:are saying|say)|testimonials?|"
+    r"questions? (?:&|and) answers?|customer questions|q ?& ?a\b|ratings? (?:&|and) reviews?)",
+    re.IGNORECASE)
 #: page types whose teasers of other stories are not their content (lists and collections are made of them)
 NEWS_KINDS = frozenset({"article", "service", "documentation", "forum", "product"})
+#: page types whose customer reviews and questions are not their content
+REVIEW_KINDS = frozenset({"product"})
 LEAD_CHARS = 40  # a block starts with its heading: at most this much text before it
+REVIEWS_LEAD_CHARS = 0  # a reviews block starts with its heading (not a "Description | Reviews" tab bar)
 MAX_SHARE = 0.3  # a block holds less than this share of the page's text
 PROSE_WORDS, PROSE_SEGMENTS = 40, 3  # a teaser block stops below this many distinct paragraphs of prose
 _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "span", "div", "p", "strong", "b", "button", "a",
@@ -44,7 +53,7 @@ _HIDDEN = re.compile(r"visibility\s*:\s*hidden|display\s*:\s*none", re.IGNORECAS
 _TEXTS = etree.XPath("//body//text()[string-length(normalize-space()) > 3 and string-length(normalize-space()) < 80]")
 #: a word that every heading above has (a cheap test before the element's whole text is read)
 _KEYWORD = re.compile(r"also|similar|related|recent|frequent|from|other|sponsored|look|pairs|explore|latest|more|"
-                      r"recommend|read|popular|top|trending|pick|miss", re.IGNORECASE)
+                      r"recommend|read|popular|top|trending|pick|miss|review|say|testimonial|question|q ?&", re.IGNORECASE)
 _H1 = etree.XPath(".//h1")
 
 
@@ -52,10 +61,20 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def _headings(root: HtmlElement, kind: str | None) -> list[tuple[HtmlElement, bool]]:
-    """(heading element, is a teaser heading) for every recommendation heading of the page."""
-    found: dict[HtmlElement, bool] = {}
-    news = kind in NEWS_KINDS
+def _block_kind(label: str, kind: str | None) -> str | None:
+    """``shop``, ``teaser`` or ``reviews`` when ``label`` heads such a block on a page of type ``kind``."""
+    if _SHOP.match(label):
+        return "shop"
+    if kind in NEWS_KINDS and _NEWS.match(label):
+        return "teaser"
+    if kind in REVIEW_KINDS and _REVIEWS.match(label):
+        return "reviews"
+    return None
+
+
+def _headings(root: HtmlElement, kind: str | None) -> list[tuple[HtmlElement, str]]:
+    """(heading element, block kind) for every recommendation or reviews heading of the page."""
+    found: dict[HtmlElement, str] = {}
     for text in _TEXTS(root):
         el = text.getparent() if text.is_text and _KEYWORD.search(text) else None
         if el is None or el in found:
@@ -64,10 +83,10 @@ def _headings(root: HtmlElement, kind: str | None) -> list[tuple[HtmlElement, bo
             label = _squash(el.text_content())
             if not 3 < len(label) < 80:
                 break
-            shop = _SHOP.match(label)
-            if shop or (news and _NEWS.match(label)):
+            block = _block_kind(label, kind)
+            if block:
                 if not any(_HIDDEN.search(x.get("style") or "") for x in el.iter()):
-                    found[el] = not shop
+                    found[el] = block
                 break
             el = el.getparent()
     return list(found.items())
@@ -77,32 +96,34 @@ def _prose(el: HtmlElement) -> bool:
     return len({t.strip() for t in el.itertext() if len(t.split()) > PROSE_WORDS}) >= PROSE_SEGMENTS
 
 
-def _block_of(heading: HtmlElement, total: int, teaser: bool) -> HtmlElement:
+def _block_of(heading: HtmlElement, total: int, block: str) -> HtmlElement:
     """The largest ancestor of ``heading`` that is still its block (module docstring)."""
     label = heading.text_content().strip()
+    lead = REVIEWS_LEAD_CHARS if block == "reviews" else LEAD_CHARS
     node = heading
     while True:
         parent = node.getparent()
         if parent is None or parent.tag in ("body", "html"):
             return node
         text = parent.text_content().lstrip()
-        if _H1(parent) or len(text) > MAX_SHARE * total or text.find(label) > LEAD_CHARS:
+        if _H1(parent) or len(text) > MAX_SHARE * total or text.find(label) > lead:
             return node
-        if teaser and _prose(parent):
+        if block == "teaser" and _prose(parent):
             return node
         node = parent
 
 
 def prune_recommendations(root: HtmlElement, kind: str | None) -> int:
-    """Remove the recommendation blocks of a page of type ``kind``; returns how many were removed."""
+    """Remove the recommendation (and, on product pages, reviews) blocks of a page of type ``kind``;
+    returns how many were removed."""
     headings = _headings(root, kind)
     if not headings:
         return 0
     body = root.find("body")
     total = len((body if body is not None else root).text_content())
     removed = 0
-    for heading, teaser in headings:
-        block = _block_of(heading, total, teaser)
+    for heading, block_kind in headings:
+        block = _block_of(heading, total, block_kind)
         if block.getparent() is not None:
             block.drop_tree()
             removed += 1
