@@ -1,5 +1,6 @@
 """Recommendation blocks: a product page loses its "also viewed" carousel and its customer reviews and
-keeps its description, an article loses "Related stories" teasers but never its own prose, a hidden
+keeps its description, an article loses "Related stories" teasers and paragraphs that are one link to
+another story but never its own prose or links within a sentence, a hidden
 placeholder heading, a "Description | Reviews" tab bar and a list of stories (whose teasers are its
 content) are left alone."""
 
@@ -80,6 +81,22 @@ def test_product_reviews_go_unless_their_heading_is_a_tab_label():
     root = parse_html(tabs)
     prune_recommendations(root, "product")
     assert "350 ml" in _text(root)
+
+
+def test_article_paragraphs_that_are_one_link_to_another_story_go():
+    page = ("<html><body><article><p>The council met on Monday to vote on the harbour plan.</p>"
+            "<p><a href='/news/other'>Hong Kong threatened with military intervention</a></p>"
+            "<p><strong><a href='/news/more'>SEAN SPICER ELIMINATED FROM THE SHOW</a></strong></p>"
+            "<p>Read <a href='/report.pdf'>the full report of the harbour board</a> for the figures.</p>"
+            "<p><a href='/news/plan'>The plan was approved by nine votes to two.</a></p>"
+            "<p><a href='#top'>Back to the top of this page</a></p><p><a href='/a'>Short link</a></p>"
+            "</article></body></html>")
+    root = parse_html(page)
+    assert prune_recommendations(root, "article") == 2
+    text = _text(root)
+    assert "Hong Kong" not in text and "SPICER" not in text
+    assert all(kept in text for kept in ("harbour plan", "full report", "nine votes", "Back to the top", "Short link"))
+    assert prune_recommendations(parse_html(page), "listing") == 0  # a list's links are its content
 
 
 def test_extraction_of_a_real_product_page_drops_its_carousels(shared_dir):

@@ -1,7 +1,9 @@
 """Recommendation blocks removed before the main-content pass: carousels of other products ("Customers
 who viewed this item also viewed", "Similar items", "You may also like") on every page, teasers of
 other articles ("Related stories", "Our latest news", "Most read") on pages that are not lists of
-stories themselves, and customer reviews and questions on product pages.
+stories themselves, and customer reviews and questions on product pages. On articles, a paragraph,
+list item or heading that is nothing but one link to another page ("Hong Kong threatened with
+military intervention", a headline without a full stop) is a link to another story and goes too.
 
 A block is found by its heading and grows from it to the largest ancestor that still starts with that
 heading (at most ``LEAD_CHARS`` of text before it), holds no ``<h1>`` and under ``MAX_SHARE`` of the
@@ -47,6 +49,11 @@ LEAD_CHARS = 40  # a block starts with its heading: at most this much text befor
 REVIEWS_LEAD_CHARS = 0  # a reviews block starts with its heading (not a "Description | Reviews" tab bar)
 MAX_SHARE = 0.3  # a block holds less than this share of the page's text
 PROSE_WORDS, PROSE_SEGMENTS = 40, 3  # a teaser block stops below this many distinct paragraphs of prose
+#: page types whose paragraphs made of one link are links to other stories
+LINK_LINE_KINDS = frozenset({"article"})
+LINK_LINE_MIN_WORDS = 4  # shorter link lines are labels and menus (left to trafilatura)
+_LINK_LINE_TAGS = ("p", "li", "h2", "h3", "h4", "h5", "h6")
+_SENTENCE_END = (".", "!", "?", ":")
 _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "span", "div", "p", "strong", "b", "button", "a",
                            "section"})
 _HIDDEN = re.compile(r"visibility\s*:\s*hidden|display\s*:\s*none", re.IGNORECASE)
@@ -113,15 +120,36 @@ def _block_of(heading: HtmlElement, total: int, block: str) -> HtmlElement:
         node = parent
 
 
+def _link_lines(root: HtmlElement) -> list[HtmlElement]:
+    """Paragraphs, list items and headings whose whole text is one link to another page, at least
+    ``LINK_LINE_MIN_WORDS`` words long and not ending like a sentence."""
+    found = []
+    for el in root.iter(*_LINK_LINE_TAGS):
+        links = el.findall(".//a")
+        href = (links[0].get("href") or "").strip() if len(links) == 1 else ""
+        if not href or href.startswith("#"):  # no link, several, or one within the page
+            continue
+        text = _squash(el.text_content())
+        if len(text.split()) >= LINK_LINE_MIN_WORDS and text == _squash(links[0].text_content()) \
+                and not text.endswith(_SENTENCE_END):
+            found.append(el)
+    return found
+
+
 def prune_recommendations(root: HtmlElement, kind: str | None) -> int:
-    """Remove the recommendation (and, on product pages, reviews) blocks of a page of type ``kind``;
-    returns how many were removed."""
+    """Remove the recommendation blocks (on product pages also reviews, on articles also lines that are
+    one link to another story) of a page of type ``kind``; returns how many were removed."""
+    removed = 0
+    if kind in LINK_LINE_KINDS:
+        for line in _link_lines(root):
+            if line.getparent() is not None:
+                line.drop_tree()
+                removed += 1
     headings = _headings(root, kind)
     if not headings:
-        return 0
+        return removed
     body = root.find("body")
     total = len((body if body is not None else root).text_content())
-    removed = 0
     for heading, block_kind in headings:
         block = _block_of(heading, total, block_kind)
         if block.getparent() is not None:
