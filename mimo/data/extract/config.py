@@ -30,6 +30,9 @@ class ExtractConfig:
     include_comments: bool = False  # forum threads: replies are the content
     fast: bool = True  # False: trafilatura may fall back to readability / jusText
     page_types: bool = False  # classify the page and extract with its type's settings (profiles.py)
+    #: with page_types: an article, doc, thread or product text covering little of its page is compared with
+    #: trafilatura's recall pass, taken when much longer (profiles.py; WCXB dev +0.004, about 10 % slower)
+    longer_recall: bool = False
     timeout_s: float = 5.0
     memory_limit_mb: int = 1024
     max_html_bytes: int = 5_000_000

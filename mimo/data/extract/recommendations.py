@@ -60,7 +60,8 @@ _HIDDEN = re.compile(r"visibility\s*:\s*hidden|display\s*:\s*none", re.IGNORECAS
 _TEXTS = etree.XPath("//body//text()[string-length(normalize-space()) > 3 and string-length(normalize-space()) < 80]")
 #: a word that every heading above has (a cheap test before the element's whole text is read)
 _KEYWORD = re.compile(r"also|similar|related|recent|frequent|from|other|sponsored|look|pairs|explore|latest|more|"
-                      r"recommend|read|popular|top|trending|pick|miss|review|say|testimonial|question|q ?&", re.IGNORECASE)
+                      r"recommend|read|popular|top|trending|pick|miss|review|say|testimonial|question|q ?&")  # lower case:
+# searching the lower-cased text is six times faster than an IGNORECASE search
 _H1 = etree.XPath(".//h1")
 
 
@@ -83,7 +84,7 @@ def _headings(root: HtmlElement, kind: str | None) -> list[tuple[HtmlElement, st
     """(heading element, block kind) for every recommendation or reviews heading of the page."""
     found: dict[HtmlElement, str] = {}
     for text in _TEXTS(root):
-        el = text.getparent() if text.is_text and _KEYWORD.search(text) else None
+        el = text.getparent() if text.is_text and _KEYWORD.search(text.lower()) else None
         if el is None or el in found:
             continue
         while el is not None and el.tag in _HEADING_TAGS and len(el) <= 3:
