@@ -106,6 +106,11 @@ def adds_teasers(text: str, fuller: str) -> bool:
     return bool(added) and sum(bool(_TEASER_END.search(line)) for line in added) >= TEASER_SHARE * len(added)
 
 
+def _recall_pass(root: HtmlElement, url: str | None, config: ExtractConfig) -> str:
+    """trafilatura's recall-mode fast pass under ``config``'s other settings."""
+    return run_trafilatura(root, url, replace(config, favor_recall=True, favor_precision=False, fast=True))
+
+
 def main_text(root: HtmlElement, url: str | None, config: ExtractConfig, page_words: int | None) -> str:
     """trafilatura's text under ``config``; with ``page_words`` (the page's visible words) the
     fallback extractors run only when the fast pass covers too little of the page, and a page
@@ -119,12 +124,12 @@ def main_text(root: HtmlElement, url: str | None, config: ExtractConfig, page_wo
             fuller = run_trafilatura(root, url, config)
             text = text if text.strip() and adds_teasers(text, fuller) else fuller
         if menu_like(text):  # a page of menus around a text that trafilatura did not find
-            recall = run_trafilatura(root, url, replace(config, favor_recall=True, favor_precision=False, fast=True))
+            recall = _recall_pass(root, url, config)
             longest = max((len(line.split()) for line in recall.split("\n")), default=0)
             if longest >= PROSE_WORDS and not menu_like(recall):
                 text = recall
     if not text.strip() and page_words:  # nothing found on a page with text: the recall pass decides
-        text = run_trafilatura(root, url, replace(config, favor_recall=True, favor_precision=False, fast=True))
+        text = _recall_pass(root, url, config)
     return text
 
 
@@ -152,7 +157,7 @@ def extract_typed(kind: str, root: HtmlElement, url: str | None, config: Extract
     text, step = main_text(root, url, config, page_words), "main"
     if config.longer_recall and kind in RECALL_TYPES and page_words \
             and len(text.split()) < RECALL_BELOW_COVERAGE * page_words:
-        recall = run_trafilatura(root, url, replace(config, favor_recall=True, favor_precision=False, fast=True))
+        recall = _recall_pass(root, url, config)
         if len(recall.split()) > RECALL_LONGER * len(text.split()):
             text, step = recall, "recall"
     factor, below = sections_rule(kind, confidence)
