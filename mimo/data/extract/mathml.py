@@ -43,15 +43,18 @@ def _group(s: str) -> str:
 
 
 def _convert(el: HtmlElement) -> str:
-    """Iterative post-order conversion (no recursion: MathML can be deeply nested)."""
+    """Iterative post-order conversion (no recursion: MathML can be deeply nested).
+
+    Results are keyed by ``id()`` of lxml's element proxies, which are only stable while the proxy
+    is alive: each stack entry therefore holds its children's proxies until the parent is done."""
     results: dict[int, str] = {}
-    stack: list[tuple[HtmlElement, bool]] = [(el, False)]
+    stack: list[tuple[HtmlElement, list[HtmlElement] | None]] = [(el, None)]
     while stack:
-        node, done = stack.pop()
-        kids = [c for c in node if isinstance(c.tag, str)]
-        if not done:
-            stack.append((node, True))
-            stack.extend((c, False) for c in reversed(kids))
+        node, kids = stack.pop()
+        if kids is None:
+            kids = [c for c in node if isinstance(c.tag, str)]
+            stack.append((node, kids))
+            stack.extend((c, None) for c in reversed(kids))
             continue
         parts = [results.pop(id(c), "") for c in kids]
         tag = _tag(node)
