@@ -34,9 +34,10 @@ class ExtractionConfig(dg.Config):
     timeout_s: float = 10.0
     memory_limit_mb: int = 2048
     max_html_bytes: int = 5_000_000
+    max_payload_bytes: int = 20_000_000  # larger pages are cut to their HTML without scripts/styles first
     favor_precision: bool = False
     page_types: bool = True  # classify each page and extract with its type's settings
-    min_words: int = 30  # with page_types: a shorter text is an app shell or a stub, skipped as "shell"
+    min_words: int = 40  # with page_types: a shorter text is an app shell or a stub, skipped as "shell"
     workers: int = 1
     progress_every: int = 50
     # "pool": ``workers`` guarded extractors driven from this process; "engine": ``workers`` tasks of
@@ -98,7 +99,8 @@ def extracted_pages(context: dg.AssetExecutionContext, config: ExtractionConfig,
     lake_obj = lake.lake()
     records = lake_obj.read_parquet(f"{upstream['path']}/records.parquet").to_pylist()
     cfg = ExtractConfig(timeout_s=config.timeout_s, memory_limit_mb=config.memory_limit_mb,
-                        max_html_bytes=config.max_html_bytes, favor_precision=config.favor_precision,
+                        max_html_bytes=config.max_html_bytes, max_payload_bytes=config.max_payload_bytes,
+                        favor_precision=config.favor_precision,
                         page_types=config.page_types, min_words=config.min_words)
 
     def write(tmp: str) -> WriteStats:

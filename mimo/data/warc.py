@@ -24,7 +24,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-DEFAULT_MAX_PAYLOAD_BYTES = 5_000_000
+DEFAULT_MAX_PAYLOAD_BYTES = 20_000_000  # extraction cuts what is over 5 MB to its markup without scripts
 _GZIP_MAGIC = b"\x1f\x8b\x08"
 _CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
 

@@ -11,10 +11,12 @@ from dataclasses import replace
 
 from mimo.data.extract import ExtractConfig, extract_html
 from mimo.data.extract.core import _to_text, parse_html
+from mimo.data.extract import profiles
 from mimo.data.extract.mainpass import run_trafilatura
 from mimo.data.extract.profiles import (
     FALLBACK_BELOW_COVERAGE,
     RECALL_BELOW_COVERAGE,
+    RECALL_LONGER,
     SECTIONS_UNSURE,
     adds_teasers,
     extract_typed,
@@ -234,3 +236,27 @@ def test_with_longer_recall_an_article_whose_balanced_text_drops_its_lists_takes
     assert extract_typed("article", root, None, config, len(balanced.split())) == (balanced, "main")
     default = typed_config("article", ExtractConfig())  # off by default (an extra pass on most articles)
     assert extract_typed("article", root, None, default, page_words) == (balanced, "main")
+
+
+def test_a_documentation_page_whose_balanced_text_drops_a_table_column_takes_the_recall_text(shared_dir, monkeypatch):
+    """WCXB dev 0424, a course page: the balanced pass leaves out the readings column of the schedule
+    (its cells are mostly links); on documentation pages the recall pass is compared by default and
+    replaces the text when much longer."""
+    html = gzip.decompress((shared_dir / "benchmarks/wcxb-dev/dev/html/0424.html.gz").read_bytes())
+    config, url = ExtractConfig(page_types=True), "https://www.sitanchen.com/cs224/f23/index.html"
+    out = extract_html(html, url=url, config=config)
+    assert out.page_type == "documentation" and "Airy disks and mixture models" in out.text
+    monkeypatch.setattr(profiles, "RECALL_TYPES", ())
+    balanced = extract_html(html, url=url, config=config)
+    assert "Tensors I: Jennrich's algorithm" in balanced.text and "Airy disks" not in balanced.text
+    assert len(out.text.split()) > RECALL_LONGER * len(balanced.text.split())
+
+
+def test_a_collection_takes_its_seo_copy_block(shared_dir):
+    """WCXB dev 4296: the category text sits in ``div.field-seofootercopy`` below the product grid,
+    which the page's HTML leaves empty (it is filled by script); it is the page's text."""
+    html = gzip.decompress((shared_dir / "benchmarks/wcxb-dev/dev/html/4296.html.gz").read_bytes())
+    root = parse_html(_to_text(html, None)[0])
+    assert "honor our heritage of shoemaking" in category_intro(root)
+    out = extract_html(html, config=ExtractConfig(page_types=True))
+    assert out.page_type == "collection" and "honor our heritage of shoemaking" in out.text

@@ -8,7 +8,7 @@ from typing import Any
 #: Every value ``ExtractOutcome.skip_reason`` can take (``None`` means "extracted").
 SKIP_REASONS: tuple[str, ...] = (
     "empty_input",   # no bytes / only whitespace
-    "too_large",     # payload above ExtractConfig.max_html_bytes
+    "too_large",     # payload above ExtractConfig.max_payload_bytes, or markup above max_html_bytes
     "binary",        # image, archive, PDF ... served as HTML
     "decode_error",  # no usable character encoding
     "timeout",       # the guarded worker ran past ExtractConfig.timeout_s
@@ -30,12 +30,16 @@ class ExtractConfig:
     include_comments: bool = False  # forum threads: replies are the content
     fast: bool = True  # False: trafilatura may fall back to readability / jusText
     page_types: bool = False  # classify the page and extract with its type's settings (profiles.py)
-    #: with page_types: an article, doc, thread or product text covering little of its page is compared with
-    #: trafilatura's recall pass, taken when much longer (profiles.py; WCXB dev +0.004, about 10 % slower)
+    #: with page_types: an article covering little of its page is compared with trafilatura's recall pass,
+    #: as docs, threads and products always are, and replaced when that is much longer (profiles.py;
+    #: WCXB dev +0.003, about 15 % slower on articles)
     longer_recall: bool = False
     timeout_s: float = 5.0
     memory_limit_mb: int = 1024
     max_html_bytes: int = 5_000_000
+    #: a payload over ``max_html_bytes`` and up to this size loses its scripts, styles and inline SVG
+    #: (oversize.py) and is extracted when the rest fits ``max_html_bytes``
+    max_payload_bytes: int = 20_000_000
     min_text_chars: int = 1
     min_words: int = 40  # with page_types: a shorter text is an app shell, a menu, a search box or a stub, not a
     # document (the corpus filter drops texts under 50 words in any case)

@@ -32,6 +32,7 @@ from mimo.data.extract.decode import decode_html, is_binary
 from mimo.data.extract.forums import merge_forum_posts
 from mimo.data.extract.mainpass import run_trafilatura
 from mimo.data.extract.math import protect_math
+from mimo.data.extract.oversize import strip_heavy_markup
 from mimo.data.extract.pagetype import PageType
 from mimo.data.extract.pagetype_model import predict_page_type
 from mimo.data.extract.placeholders import PlaceholderTable
@@ -74,6 +75,16 @@ def _too_large(html: str | bytes, limit: int) -> bool:
     if isinstance(html, str) and len(html) * 4 > limit and not html.isascii():
         return len(html.encode("utf-8", "surrogatepass")) > limit
     return False
+
+
+def _shrunk(html: str | bytes, config: ExtractConfig) -> str | bytes:
+    """An oversized payload without its script/style/SVG markup, when that fits the limits."""
+    if len(html) > max(config.max_payload_bytes, config.max_html_bytes):
+        raise SkipDocument("too_large")
+    html = strip_heavy_markup(html)
+    if _too_large(html, config.max_html_bytes):
+        raise SkipDocument("too_large")
+    return html
 
 
 def _to_text(html: str | bytes, charset_hint: str | None) -> tuple[str, str | None]:
@@ -165,7 +176,7 @@ def extract_html(html: str | bytes, url: str | None = None, config: ExtractConfi
         if not html or not html.strip():
             raise SkipDocument("empty_input")
         if _too_large(html, config.max_html_bytes):
-            raise SkipDocument("too_large")
+            html = _shrunk(html, config)
         if isinstance(html, str) and is_binary(html[:4096].encode("utf-8", "surrogatepass")):
             raise SkipDocument("binary")
         text, encoding = _to_text(html, charset_hint)

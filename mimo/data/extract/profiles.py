@@ -8,10 +8,10 @@
   only when the fast pass keeps under ``FALLBACK_BELOW_COVERAGE`` of the page's visible words, which is
   where they change the result for the better (:mod:`passreuse` spares them the fast pass's work). Their text is taken unless what it adds
   is mostly teasers of other articles (:func:`adds_teasers`).
-- A page of menus (:func:`menu_like`) takes the recall pass when that finds prose; with
-  ``longer_recall``, an article, documentation, thread or product page whose text covers little of the
+- A page of menus (:func:`menu_like`) takes the recall pass when that finds prose; a documentation,
+  thread or product page (with ``longer_recall``, an article too) whose text covers little of the
   page takes the recall pass when that is much longer (the balanced pass dropped a list, a table or a
-  part of the body).
+  part of the body: trafilatura's balanced mode recovers no list outside the frame it picked).
 - :func:`extract_typed`: after the main-content pass, the text is replaced by the page's merged
   content blocks when those hold more (every section of a service page, every card of a listing,
   every post of a thread; never on articles, and on product pages only when the main text is a
@@ -64,11 +64,11 @@ INTERFACE_LINES_DROPPED = ("product", "collection", "listing")
 PRODUCT_SHORT_CHARS = 100  # a product body shorter than this takes the JSON-LD description
 #: the fallback extractors run when the fast pass keeps less than this share of the visible words
 FALLBACK_BELOW_COVERAGE = 0.2
-#: with ``config.longer_recall``, on these types a main text under ``RECALL_BELOW_COVERAGE`` of the page's
-#: visible words is compared with the recall pass, which replaces it when ``RECALL_LONGER`` times longer
-#: (the balanced pass dropped lists, tables or a part of the body; a longer recall text was better on
-#: every such WCXB page). Off by default: the extra pass costs about 10 % of the time on articles.
-RECALL_TYPES = ("article", "documentation", "forum", "product")
+#: on these types (and on articles with ``config.longer_recall``) a main text under
+#: ``RECALL_BELOW_COVERAGE`` of the page's visible words is compared with the recall pass, which
+#: replaces it when ``RECALL_LONGER`` times longer (the balanced pass dropped lists, tables or a part of
+#: the body). Articles are off by default: there the extra pass costs about 15 % of the time.
+RECALL_TYPES = ("documentation", "forum", "product")
 RECALL_BELOW_COVERAGE, RECALL_LONGER = 0.7, 1.2
 #: a main text with ``MENU_SHARE`` of its lines ``MENU_WORDS`` words long or less is a menu, not the
 #: content: the recall pass replaces it when it finds prose (a line of ``PROSE_WORDS`` words or more)
@@ -155,7 +155,7 @@ def extract_typed(kind: str, root: HtmlElement, url: str | None, config: Extract
     ``page_words``: the page's visible words, which gate the fallback extractors (:func:`main_text`);
     ``confidence``: the page type's probability, which picks the merge rule (``SURE_TYPE``)."""
     text, step = main_text(root, url, config, page_words), "main"
-    if config.longer_recall and kind in RECALL_TYPES and page_words \
+    if (kind in RECALL_TYPES or (config.longer_recall and kind == "article")) and page_words \
             and len(text.split()) < RECALL_BELOW_COVERAGE * page_words:
         recall = _recall_pass(root, url, config)
         if len(recall.split()) > RECALL_LONGER * len(text.split()):

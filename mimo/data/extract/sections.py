@@ -29,6 +29,8 @@ MAX_CHARS = 15_000
 _INTRO_WORDS = ("category-description", "collection-description", "seo-text", "seo-content",
                 "seotext", "categoryseotext", "cms-block", "collection-hero", "category-intro",
                 "category-text", "collection__description", "category__description", "term-description")
+#: any class or id starting with "seo" (seo-copy, seoFooterCopy, field-seofootercopy)
+_SEO_ATTR = re.compile(r"(?:^|[\s-])seo")
 
 
 _CHROME_RE = re.compile("|".join(map(re.escape, _CHROME_WORDS)))
@@ -137,7 +139,7 @@ def category_intro(root: HtmlElement) -> str:
     best = ""
     for el in root.iter(*_BLOCKS, "p"):
         attrs = f"{el.get('class') or ''} {el.get('id') or ''}".lower().replace("_", "-")
-        if any(w in attrs for w in _INTRO_WORDS):
+        if any(w in attrs for w in _INTRO_WORDS) or _SEO_ATTR.search(attrs):
             text = "\n".join(block_lines(el))
             if len(text.split()) >= 10 and len(text) > len(best):
                 best = text
