@@ -14,6 +14,7 @@ import pytest
 
 from mimo.data.extract import ExtractConfig, ExtractOutcome, decode_html, extract_html
 from mimo.data.extract.cli import run_extract_cli
+from mimo.data.extract.core import parse_html
 from mimo.data.language import detect_language
 
 FILLER = ("This paragraph holds ordinary prose so that the page looks like an article, with enough "
@@ -228,6 +229,16 @@ def test_extract_bytes_reports_encoding_and_skips() -> None:
     assert extract_html("x" * 2000, config=ExtractConfig(max_html_bytes=1000)).skip_reason == "too_large"
     short = page("")
     assert extract_html(short, config=ExtractConfig(min_text_chars=100_000)).skip_reason == "empty"
+
+
+def test_markup_after_the_closing_html_tag_is_part_of_the_body() -> None:
+    """libxml2 makes what follows ``</html>`` a second document element; browsers show it in the body."""
+    html = ("<html><head><title>Blog</title></head><body><header><a href='/'>Home</a></header></body></html>\n"
+            f"<div class='post'><h1>Post</h1><p>{FILLER}</p><p>Second {FILLER}</p></div> trailing words")
+    root = parse_html(html)
+    assert [c.tag for c in root] == ["head", "body"] and "trailing words" in root.find("body").text_content()
+    for config in (ExtractConfig(), ExtractConfig(page_types=True)):
+        assert "Second This paragraph" in text_of(html, config=config).text
 
 
 # ---- CLI -------------------------------------------------------------------------------------------

@@ -108,8 +108,38 @@ def parse_html(text: str) -> HtmlElement:
         if root is None:
             raise SkipDocument("parse_error")
         if not any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log):
+            adopt_trailing_markup(root)
             return root
     raise SkipDocument("parse_error")  # deeper than 2048: libxml2 would silently truncate it
+
+
+def adopt_trailing_markup(root: HtmlElement) -> None:
+    """Move markup that follows ``</html>`` into ``<body>``, as browsers do: libxml2 makes it a second
+    document element, outside every path from the root (a page's whole article can sit there)."""
+    body = root.find("body")
+    if body is None:
+        return
+    for extra in list(root.itersiblings()):
+        if not isinstance(extra.tag, str):
+            continue
+        if extra.text and extra.text.strip():
+            _append_text(body, extra.text)
+        for child in list(extra):
+            if child.tag == "head" or not isinstance(child.tag, str):
+                continue
+            if child.tag == "body":
+                if child.text and child.text.strip():
+                    _append_text(body, child.text)
+                body.extend(list(child))
+            else:
+                body.append(child)
+
+
+def _append_text(parent: HtmlElement, text: str) -> None:
+    if len(parent):
+        parent[-1].tail = (parent[-1].tail or "") + text
+    else:
+        parent.text = (parent.text or "") + text
 
 
 def page_title(root: HtmlElement) -> str | None:
