@@ -30,9 +30,9 @@ class ExtractConfig:
     include_comments: bool = False  # forum threads: replies are the content
     fast: bool = True  # False: trafilatura may fall back to readability / jusText
     page_types: bool = False  # classify the page and extract with its type's settings (profiles.py)
-    #: with page_types: an article covering little of its page is compared with trafilatura's recall pass,
-    #: as docs, threads and products always are, and replaced when that is much longer (profiles.py;
-    #: WCXB dev +0.003, about 15 % slower on articles)
+    #: with page_types: every article covering little of its page is compared with trafilatura's recall
+    #: pass, not only those that miss their prose lists (profiles.py; WCXB dev +0.0007, about 15 % slower
+    #: on articles)
     longer_recall: bool = False
     timeout_s: float = 5.0
     memory_limit_mb: int = 1024

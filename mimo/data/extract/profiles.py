@@ -9,9 +9,10 @@
   where they change the result for the better (:mod:`passreuse` spares them the fast pass's work). Their text is taken unless what it adds
   is mostly teasers of other articles (:func:`adds_teasers`).
 - A page of menus (:func:`menu_like`) takes the recall pass when that finds prose; a documentation,
-  thread or product page (with ``longer_recall``, an article too) whose text covers little of the
-  page takes the recall pass when that is much longer (the balanced pass dropped a list, a table or a
-  part of the body: trafilatura's balanced mode recovers no list outside the frame it picked).
+  thread or product page whose text covers little of the page takes the recall pass when that is much
+  longer (the balanced pass dropped a list, a table or a part of the body: trafilatura's balanced mode
+  recovers no list outside the frame it picked); so does an article whose text misses the page's
+  prose lists (:func:`drops_prose_lists`; every such article with ``longer_recall``).
 - :func:`extract_typed`: after the main-content pass, the text is replaced by the page's merged
   content blocks when those hold more (every section of a service page, every card of a listing,
   every post of a thread; never on articles, and on product pages only when the main text is a
@@ -70,6 +71,12 @@ FALLBACK_BELOW_COVERAGE = 0.2
 #: the body). Articles are off by default: there the extra pass costs about 15 % of the time.
 RECALL_TYPES = ("documentation", "forum", "product")
 RECALL_BELOW_COVERAGE, RECALL_LONGER = 0.7, 1.2
+#: an article's text is compared with the recall pass (as above) when it misses the page's prose lists:
+#: ``DROPPED_ITEMS`` list items of ``ITEM_WORDS`` words or more, mostly not link text, outside navigation,
+#: header, footer and aside, whose opening words are not in the text and which hold ``DROPPED_SHARE`` of
+#: the text's words (trafilatura's balanced mode recovers no list outside the frame it picked)
+DROPPED_ITEMS, ITEM_WORDS, DROPPED_SHARE = 3, 8, 0.2
+_CHROME = frozenset({"nav", "header", "footer", "aside"})
 #: a main text with ``MENU_SHARE`` of its lines ``MENU_WORDS`` words long or less is a menu, not the
 #: content: the recall pass replaces it when it finds prose (a line of ``PROSE_WORDS`` words or more)
 MENU_SHARE, MENU_WORDS, PROSE_WORDS = 0.8, 3, 40
@@ -133,6 +140,20 @@ def main_text(root: HtmlElement, url: str | None, config: ExtractConfig, page_wo
     return text
 
 
+def drops_prose_lists(root: HtmlElement, text: str) -> bool:
+    """True when ``text`` misses the page's prose list items (``DROPPED_ITEMS``, ``DROPPED_SHARE``)."""
+    kept = " ".join(text.split())
+    items, words = 0, 0
+    for item in root.iter("li"):
+        item_words = item.text_content().split()
+        if len(item_words) < ITEM_WORDS or " ".join(item_words[:6]) in kept:
+            continue
+        link_words = sum(len(a.text_content().split()) for a in item.iter("a"))
+        if link_words < 0.5 * len(item_words) and not any(a.tag in _CHROME for a in item.iterancestors()):
+            items, words = items + 1, words + len(item_words)
+    return items >= DROPPED_ITEMS and words >= DROPPED_SHARE * len(text.split())
+
+
 def menu_like(text: str) -> bool:
     """True when at least ``MENU_SHARE`` of the text's lines are ``MENU_WORDS`` words long or less."""
     lines = [line for line in text.split("\n") if line.strip()]
@@ -155,8 +176,8 @@ def extract_typed(kind: str, root: HtmlElement, url: str | None, config: Extract
     ``page_words``: the page's visible words, which gate the fallback extractors (:func:`main_text`);
     ``confidence``: the page type's probability, which picks the merge rule (``SURE_TYPE``)."""
     text, step = main_text(root, url, config, page_words), "main"
-    if (kind in RECALL_TYPES or (config.longer_recall and kind == "article")) and page_words \
-            and len(text.split()) < RECALL_BELOW_COVERAGE * page_words:
+    if page_words and len(text.split()) < RECALL_BELOW_COVERAGE * page_words and (
+            kind in RECALL_TYPES or (kind == "article" and (config.longer_recall or drops_prose_lists(root, text)))):
         recall = _recall_pass(root, url, config)
         if len(recall.split()) > RECALL_LONGER * len(text.split()):
             text, step = recall, "recall"
