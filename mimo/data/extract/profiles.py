@@ -72,11 +72,12 @@ FALLBACK_BELOW_COVERAGE = 0.2
 RECALL_TYPES = ("documentation", "forum", "product")
 RECALL_BELOW_COVERAGE, RECALL_LONGER = 0.7, 1.2
 #: an article's text is compared with the recall pass (as above) when it misses the page's prose lists:
-#: ``DROPPED_ITEMS`` list items of ``ITEM_WORDS`` words or more, mostly not link text, outside navigation,
-#: header, footer and aside, whose opening words are not in the text and which hold ``DROPPED_SHARE`` of
+#: ``DROPPED_ITEMS`` list items of ``ITEM_WORDS`` words or more, mostly not link text, not in navigation,
+#: header, footer or aside (the nearest landmark decides), whose opening words are not in the text and which hold ``DROPPED_SHARE`` of
 #: the text's words (trafilatura's balanced mode recovers no list outside the frame it picked)
 DROPPED_ITEMS, ITEM_WORDS, DROPPED_SHARE = 3, 8, 0.2
 _CHROME = frozenset({"nav", "header", "footer", "aside"})
+_LANDMARKS = _CHROME | {"main", "article"}  # the nearest one decides: a <main> inside a <nav> is content
 #: a main text with ``MENU_SHARE`` of its lines ``MENU_WORDS`` words long or less is a menu, not the
 #: content: the recall pass replaces it when it finds prose (a line of ``PROSE_WORDS`` words or more)
 MENU_SHARE, MENU_WORDS, PROSE_WORDS = 0.8, 3, 40
@@ -149,7 +150,8 @@ def drops_prose_lists(root: HtmlElement, text: str) -> bool:
         if len(item_words) < ITEM_WORDS or " ".join(item_words[:6]) in kept:
             continue
         link_words = sum(len(a.text_content().split()) for a in item.iter("a"))
-        if link_words < 0.5 * len(item_words) and not any(a.tag in _CHROME for a in item.iterancestors()):
+        landmark = next((a.tag for a in item.iterancestors() if a.tag in _LANDMARKS), None)
+        if link_words < 0.5 * len(item_words) and landmark not in _CHROME:
             items, words = items + 1, words + len(item_words)
     return items >= DROPPED_ITEMS and words >= DROPPED_SHARE * len(text.split())
 
