@@ -1,5 +1,5 @@
-"""trafilatura's XPaths compiled to Python select the same elements as libxml2 does, and the
-extraction's output does not change when they are switched in."""
+"""trafilatura's XPaths compiled to Python select the same elements as libxml2 does, the extraction's
+output does not change when they are switched in, and the one correction made to them does what it says."""
 
 import gzip
 
@@ -8,7 +8,15 @@ from lxml import etree
 
 from mimo.data.extract import ExtractConfig, extract_html
 from mimo.data.extract.core import _to_text, parse_html
-from mimo.data.extract.fastxpaths import SwitchedXPath, content_xpaths, fast_xpaths, install, rewritten
+from mimo.data.extract.fastxpaths import (
+    CORRECTIONS,
+    SwitchedXPath,
+    content_xpaths,
+    corrected,
+    fast_xpaths,
+    install,
+    rewritten,
+)
 from mimo.data.extract.xpathcompile import Unsupported, compile_xpath
 
 WCXB_PAGES = ("0076", "0084", "0152", "0516", "0535", "0562", "0001", "0265", "0668", "2833", "4126", "4789")
@@ -83,3 +91,28 @@ def test_switch_is_on_only_inside_the_block_and_output_is_unchanged(shared_dir):
     with fast_xpaths():
         assert trafilatura.extract(raw) == plain
     assert extract_html(raw, config=config).text  # the package's path runs with them switched in
+
+
+def test_the_bar_correction_keeps_bard_and_barcode_blocks_but_not_bars():
+    import trafilatura.xpaths as xpaths
+
+    install()
+    assert all(old in dict(content_xpaths())[f"{name}[0]"].path for name, old, _ in CORRECTIONS)
+    html = ('<html><body><div class="bard"><p>Article body.</p></div><div class="barcode">0123</div>'
+            '<div class="sidebar">Side</div><div class="nav-bar">Nav</div><div class="toolbar x">T</div>'
+            '</body></html>')
+    root = etree.fromstring(html, etree.HTMLParser())
+    original = xpaths.OVERALL_DISCARD_XPATH[0].original
+    assert [e.get("class") for e in original(root)] == ["bard", "barcode", "sidebar", "nav-bar", "toolbar x"]
+    fixed = corrected("OVERALL_DISCARD_XPATH", original)
+    assert [e.get("class") for e in fixed(root)] == ["sidebar", "nav-bar", "toolbar x"]
+    with fast_xpaths():
+        assert [e.get("class") for e in xpaths.OVERALL_DISCARD_XPATH[0](root)] == ["sidebar", "nav-bar", "toolbar x"]
+    assert corrected("BODY_XPATH", original) is original
+
+
+def test_a_statamic_bard_article_is_extracted(shared_dir):
+    """WCXB dev 0113: the article sits in ``div.bard``, which trafilatura's own pattern discards."""
+    raw = gzip.decompress((shared_dir / "benchmarks/wcxb-dev/dev/html/0113.html.gz").read_bytes())
+    out = extract_html(raw, config=ExtractConfig(page_types=True))
+    assert "Online learning has become a standard way" in out.text and len(out.text.split()) > 700
