@@ -93,21 +93,23 @@ def test_switch_is_on_only_inside_the_block_and_output_is_unchanged(shared_dir):
     assert extract_html(raw, config=config).text  # the package's path runs with them switched in
 
 
-def test_the_bar_correction_keeps_bard_and_barcode_blocks_but_not_bars():
+def test_the_corrections_keep_bard_barcode_and_webflow_embed_blocks_but_not_bars_or_embeds():
     import trafilatura.xpaths as xpaths
 
     install()
     assert all(old in dict(content_xpaths())[f"{name}[0]"].path for name, old, _ in CORRECTIONS)
     html = ('<html><body><div class="bard"><p>Article body.</p></div><div class="barcode">0123</div>'
             '<div class="sidebar">Side</div><div class="nav-bar">Nav</div><div class="toolbar x">T</div>'
+            '<div class="w-embed">Table</div><div class="wp-block-embed">Tweet</div><div class="embedded">V</div>'
             '</body></html>')
     root = etree.fromstring(html, etree.HTMLParser())
     original = xpaths.OVERALL_DISCARD_XPATH[0].original
-    assert [e.get("class") for e in original(root)] == ["bard", "barcode", "sidebar", "nav-bar", "toolbar x"]
+    discarded = ["sidebar", "nav-bar", "toolbar x", "wp-block-embed", "embedded"]
+    assert [e.get("class") for e in original(root)] == ["bard", "barcode", *discarded[:3], "w-embed", *discarded[3:]]
     fixed = corrected("OVERALL_DISCARD_XPATH", original)
-    assert [e.get("class") for e in fixed(root)] == ["sidebar", "nav-bar", "toolbar x"]
+    assert [e.get("class") for e in fixed(root)] == discarded
     with fast_xpaths():
-        assert [e.get("class") for e in xpaths.OVERALL_DISCARD_XPATH[0](root)] == ["sidebar", "nav-bar", "toolbar x"]
+        assert [e.get("class") for e in xpaths.OVERALL_DISCARD_XPATH[0](root)] == discarded
     assert corrected("BODY_XPATH", original) is original
 
 
