@@ -19,6 +19,7 @@ from mimo.data.extract.profiles import (
     RECALL_LONGER,
     SECTIONS_UNSURE,
     adds_teasers,
+    drops_prose_lists,
     extract_typed,
     keep_protected,
     main_text,
@@ -221,21 +222,49 @@ def test_main_text_that_is_a_menu_gives_way_to_the_recall_pass(shared_dir):
     assert "Galeria dos Prefeitos" not in out.text and len(out.text.split()) < 600
 
 
-def test_with_longer_recall_an_article_whose_balanced_text_drops_its_lists_takes_the_recall_text(shared_dir):
-    """With ``longer_recall``, WCXB dev 4252: the balanced pass keeps 534 of the page's 1,747 words and
-    drops the article's feature lists ("Invoicing Customization: ..."); the recall pass, over twice as
-    long, keeps them. A page whose text covers most of the page never runs the recall pass."""
-    html = gzip.decompress((shared_dir / "benchmarks/wcxb-dev/dev/html/4252.html.gz").read_bytes())
+def _wcxb_root(shared_dir, file_id):
+    html = gzip.decompress((shared_dir / f"benchmarks/wcxb-dev/dev/html/{file_id}.html.gz").read_bytes())
     root = parse_html(_to_text(html, None)[0])
-    page_words = visible_words(root)
-    config = typed_config("article", ExtractConfig(longer_recall=True))
+    return root, visible_words(root)
+
+
+def test_an_article_whose_balanced_text_drops_its_prose_lists_takes_the_recall_text(shared_dir):
+    """WCXB dev 4252: the balanced pass keeps 534 of the page's 1,747 words and drops the article's
+    feature lists ("Invoicing Customization: ..."); the recall pass, over twice as long, keeps them. A
+    page whose text covers most of the page never runs the recall pass."""
+    root, page_words = _wcxb_root(shared_dir, "4252")
+    config = typed_config("article", ExtractConfig())
     balanced = main_text(root, None, config, page_words)
     assert "Invoicing Customization" not in balanced and len(balanced.split()) < RECALL_BELOW_COVERAGE * page_words
+    assert drops_prose_lists(root, balanced)
     text, step = extract_typed("article", root, None, config, page_words)
     assert step == "recall" and "Invoicing Customization" in text and len(text.split()) > 2 * len(balanced.split())
     assert extract_typed("article", root, None, config, len(balanced.split())) == (balanced, "main")
-    default = typed_config("article", ExtractConfig())  # off by default (an extra pass on most articles)
-    assert extract_typed("article", root, None, default, page_words) == (balanced, "main")
+
+
+def test_with_longer_recall_every_article_covering_little_of_its_page_is_compared(shared_dir):
+    """WCXB dev 4040: the balanced pass drops three paragraphs of the story, no list; only with
+    ``longer_recall`` is the recall pass compared (off by default: an extra pass on most articles)."""
+    root, page_words = _wcxb_root(shared_dir, "4040")
+    balanced = main_text(root, None, typed_config("article", ExtractConfig()), page_words)
+    assert not drops_prose_lists(root, balanced)
+    assert extract_typed("article", root, None, typed_config("article", ExtractConfig()), page_words)[1] == "main"
+    text, step = extract_typed("article", root, None, typed_config("article", ExtractConfig(longer_recall=True)),
+                               page_words)
+    assert step == "recall" and "first coffee house was opened in Constantinople" in text
+
+
+def test_drops_prose_lists_counts_only_content_list_items_missing_from_the_text():
+    items = "".join(f"<li>Feature {i} keeps the ledger in order</li>" for i in range(4))
+    links = "".join(f'<li><a href="/p{i}">Another story about the ledger {i}</a></li>' for i in range(4))
+    html = (f"<html><body><nav><ul>{items.replace('Feature', 'Menu')}</ul></nav><header><nav><main><ul>{items}</ul>"
+            f"</main></nav></header><ul>{links}</ul><footer><ul>{items.replace('Feature', 'Foot')}</ul></footer>"
+            "</body></html>")
+    root = parse_html(html)
+    assert drops_prose_lists(root, "A short text.")  # the four features, in a <main> inside a <nav>
+    kept = "\n".join(f"- Feature {i} keeps the ledger in order" for i in range(4))
+    assert not drops_prose_lists(root, kept)
+    assert not drops_prose_lists(root, "word " * 200)  # four items of 7 words: under a fifth of the text
 
 
 def test_a_documentation_page_whose_balanced_text_drops_a_table_column_takes_the_recall_text(shared_dir, monkeypatch):
