@@ -15,13 +15,15 @@ The rebuilt expressions are switched in only inside :func:`fast_xpaths`, so traf
 directly (the benchmark's baseline) runs its own. Tests check each rebuilt expression against the
 original on real pages.
 
-Two deliberate changes are made to the rebuilt form (``CORRECTIONS``), both to class patterns of
-trafilatura's discard expression that hit page-builder containers holding the article itself:
+Three deliberate changes are made to the rebuilt form (``CORRECTIONS``), all to class patterns of
+trafilatura's discard expression that hit containers holding the article itself:
 - ``bar``, meant for sidebars, navbars and toolbars, also matches class names that only start with those
   letters, such as ``bard`` (the rich-text field of the Statamic CMS: the whole article of WCXB dev 0113)
   and ``barcode``; here it must not be followed by a lower-case letter;
 - ``embed``, meant for embedded posts and players, also matches ``w-embed``, Webflow's element for
-  custom HTML, where Webflow sites put article bodies and tables (WCXB dev 0061: F1 0.49 → 1.0).
+  custom HTML, where Webflow sites put article bodies and tables (WCXB dev 0061: F1 0.49 → 1.0);
+- ``slide``, meant for slideshows and carousels, also matches ``listicle-slide``, the items of a list
+  article on Hearst's magazine sites (WCXB dev 0133: F1 0.38 → 0.95).
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ CONTENT_XPATHS = ("BODY_XPATH", "COMMENTS_XPATH", "REMOVE_COMMENTS_XPATH", "REMO
 _RE_TEST = re.compile(r"re:test\(\s*([@\w|-]+)\s*,\s*'([^']*)'\s*(?:,\s*'([^']*)'\s*)?\)")
 #: (expression name, text in its path, replacement) made in the rebuilt expressions only (docstring)
 CORRECTIONS = (("OVERALL_DISCARD_XPATH", "|menu|bar| ad |", "|menu|bar(?![a-z])| ad |"),
-               ("OVERALL_DISCARD_XPATH", "|embedded|embed|", "|embedded|(?<!\\bw-)embed|"))
+               ("OVERALL_DISCARD_XPATH", "|embedded|embed|", "|embedded|(?<!\\bw-)embed|"),
+               ("OVERALL_DISCARD_XPATH", "|message-container|slide|viewport|",
+                "|message-container|(?<!listicle-)slide|viewport|"))
 _ACTIVE: ContextVar[bool] = ContextVar("fast_trafilatura_xpaths", default=False)
 _INSTALLED: list[bool] = []
 
