@@ -93,7 +93,7 @@ def test_switch_is_on_only_inside_the_block_and_output_is_unchanged(shared_dir):
     assert extract_html(raw, config=config).text  # the package's path runs with them switched in
 
 
-def test_the_corrections_keep_bard_barcode_webflow_embed_and_listicle_blocks_but_not_bars_embeds_or_sliders():
+def test_the_corrections_keep_content_blocks_but_not_bars_embeds_sliders_or_expand_buttons():
     import trafilatura.xpaths as xpaths
 
     install()
@@ -101,12 +101,14 @@ def test_the_corrections_keep_bard_barcode_webflow_embed_and_listicle_blocks_but
     html = ('<html><body><div class="bard"><p>Article body.</p></div><div class="barcode">0123</div>'
             '<div class="sidebar">Side</div><div class="nav-bar">Nav</div><div class="toolbar x">T</div>'
             '<div class="w-embed">Table</div><div class="wp-block-embed">Tweet</div><div class="embedded">V</div>'
-            '<div class="listicle-slides x">Items</div><div class="slider">Carousel</div></body></html>')
+            '<div class="listicle-slides x">Items</div><div class="slider">Carousel</div>'
+            '<div class="expandable">More text</div><div class="expand-button">+</div></body></html>')
     root = etree.fromstring(html, etree.HTMLParser())
     original = xpaths.OVERALL_DISCARD_XPATH[0].original
-    discarded = ["sidebar", "nav-bar", "toolbar x", "wp-block-embed", "embedded", "slider"]
+    discarded = ["sidebar", "nav-bar", "toolbar x", "wp-block-embed", "embedded", "slider", "expand-button"]
     assert [e.get("class") for e in original(root)] == ["bard", "barcode", *discarded[:3], "w-embed",
-                                                        *discarded[3:5], "listicle-slides x", "slider"]
+                                                        *discarded[3:5], "listicle-slides x", "slider",
+                                                        "expandable", "expand-button"]
     fixed = corrected("OVERALL_DISCARD_XPATH", original)
     assert [e.get("class") for e in fixed(root)] == discarded
     with fast_xpaths():
