@@ -73,8 +73,9 @@ RECALL_TYPES = ("documentation", "forum", "product")
 RECALL_BELOW_COVERAGE, RECALL_LONGER = 0.7, 1.2
 #: an article's text is compared with the recall pass (as above) when it misses the page's prose lists:
 #: ``DROPPED_ITEMS`` list items of ``ITEM_WORDS`` words or more, mostly not link text, not in navigation,
-#: header, footer or aside (the nearest landmark decides), whose opening words are not in the text and which hold ``DROPPED_SHARE`` of
-#: the text's words (trafilatura's balanced mode recovers no list outside the frame it picked)
+#: header, footer or aside (the nearest landmark decides), whose opening words are not in the text and
+#: which hold ``DROPPED_SHARE`` of the text's words (trafilatura's balanced mode recovers no list outside
+#: the frame it picked)
 DROPPED_ITEMS, ITEM_WORDS, DROPPED_SHARE = 3, 3, 0.2
 _CHROME = frozenset({"nav", "header", "footer", "aside"})
 _LANDMARKS = _CHROME | {"main", "article"}  # the nearest one decides: a <main> inside a <nav> is content
