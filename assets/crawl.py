@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from assets.common import MemoryMeter, WriteStats, write_artifact
 from assets.partitions import crawl_partitions
-from mimo.data.warc import WarcFileRead, read_warc_file
+from mimo.data.warc import DEFAULT_MAX_PAYLOAD_BYTES, WarcFileRead, read_warc_file
 from mimo.lake.catalog import Catalog
 from resources.lake import CrawlSourceResource, LakeResource
 
@@ -34,7 +34,7 @@ SKIP_SCHEMA = pa.schema([
 class CrawlConfig(dg.Config):
     """How WARC records are read."""
 
-    max_payload_bytes: int = 20_000_000  # extraction cuts pages over 5 MB to their markup without scripts
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES  # extraction cuts pages over 5 MB to their markup
 
 
 def file_sha256(path: str) -> str | None:

@@ -34,7 +34,7 @@ class ExtractionConfig(dg.Config):
     timeout_s: float = 10.0
     memory_limit_mb: int = 2048
     max_html_bytes: int = 5_000_000
-    max_payload_bytes: int = 20_000_000  # larger pages are cut to their HTML without scripts/styles first
+    max_payload_bytes: int = ExtractConfig.max_payload_bytes  # over max_html_bytes: scripts/styles cut first
     favor_precision: bool = False
     page_types: bool = True  # classify each page and extract with its type's settings
     min_words: int = 40  # with page_types: a shorter text is an app shell or a stub, skipped as "shell"

@@ -44,6 +44,11 @@ class ExtractConfig:
     min_words: int = 40  # with page_types: a shorter text is an app shell, a menu, a search box or a stub, not a
     # document (the corpus filter drops texts under 50 words in any case)
 
+    @property
+    def payload_limit(self) -> int:
+        """Payloads larger than this are refused outright (``too_large``)."""
+        return max(self.max_payload_bytes, self.max_html_bytes)
+
 
 @dataclass
 class ExtractOutcome:

@@ -79,7 +79,7 @@ def _too_large(html: str | bytes, limit: int) -> bool:
 
 def _shrunk(html: str | bytes, config: ExtractConfig) -> str | bytes:
     """An oversized payload without its script/style/SVG markup, when that fits the limits."""
-    if len(html) > max(config.max_payload_bytes, config.max_html_bytes):
+    if len(html) > config.payload_limit:
         raise SkipDocument("too_large")
     html = strip_heavy_markup(html)
     if _too_large(html, config.max_html_bytes):

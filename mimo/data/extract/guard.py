@@ -83,7 +83,7 @@ class GuardedExtractor:
     def _precheck(self, payload: bytes | str) -> str | None:
         if not payload:
             return "empty_input"
-        if len(payload) > max(self.config.max_payload_bytes, self.config.max_html_bytes):
+        if len(payload) > self.config.payload_limit:
             return "too_large"
         if not payload.strip():
             return "empty_input"

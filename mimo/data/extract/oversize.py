@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import re
 
-_KEPT_SCRIPT = r"(?![^>]*(?:ld\+json|math/))"
-_HEAVY = r"<script\b{kept}[^>]*>.*?</script\s*>|<style\b[^>]*>.*?</style\s*>|<svg\b[^>]*>.*?</svg\s*>" \
-         r"|<template\b[^>]*>.*?</template\s*>"
-_HEAVY_STR = re.compile(_HEAVY.format(kept=_KEPT_SCRIPT), re.DOTALL | re.IGNORECASE)
-_HEAVY_BYTES = re.compile(_HEAVY.format(kept=_KEPT_SCRIPT).encode(), re.DOTALL | re.IGNORECASE)
+# a script whose opening tag names JSON-LD or math is kept
+_HEAVY = (r"<script\b(?![^>]*(?:ld\+json|math/))[^>]*>.*?</script\s*>|<style\b[^>]*>.*?</style\s*>"
+          r"|<svg\b[^>]*>.*?</svg\s*>|<template\b[^>]*>.*?</template\s*>")
+_HEAVY_STR = re.compile(_HEAVY, re.DOTALL | re.IGNORECASE)
+_HEAVY_BYTES = re.compile(_HEAVY.encode(), re.DOTALL | re.IGNORECASE)
 
 
 def strip_heavy_markup(html: str | bytes) -> str | bytes:

@@ -157,6 +157,16 @@ def drops_prose_lists(root: HtmlElement, text: str) -> bool:
     return items >= DROPPED_ITEMS and words >= DROPPED_SHARE * len(text.split())
 
 
+def _compares_recall(kind: str, root: HtmlElement, text: str, config: ExtractConfig, page_words: int | None) -> bool:
+    """True when ``text`` covers under ``RECALL_BELOW_COVERAGE`` of the page and is of a ``RECALL_TYPES``
+    page, or of an article that misses its prose lists (any such article with ``longer_recall``)."""
+    if not page_words or len(text.split()) >= RECALL_BELOW_COVERAGE * page_words:
+        return False
+    if kind in RECALL_TYPES:
+        return True
+    return kind == "article" and (config.longer_recall or drops_prose_lists(root, text))
+
+
 def menu_like(text: str) -> bool:
     """True when at least ``MENU_SHARE`` of the text's lines are ``MENU_WORDS`` words long or less."""
     lines = [line for line in text.split("\n") if line.strip()]
@@ -179,8 +189,7 @@ def extract_typed(kind: str, root: HtmlElement, url: str | None, config: Extract
     ``page_words``: the page's visible words, which gate the fallback extractors (:func:`main_text`);
     ``confidence``: the page type's probability, which picks the merge rule (``SURE_TYPE``)."""
     text, step = main_text(root, url, config, page_words), "main"
-    if page_words and len(text.split()) < RECALL_BELOW_COVERAGE * page_words and (
-            kind in RECALL_TYPES or (kind == "article" and (config.longer_recall or drops_prose_lists(root, text)))):
+    if _compares_recall(kind, root, text, config, page_words):
         recall = _recall_pass(root, url, config)
         if len(recall.split()) > RECALL_LONGER * len(text.split()):
             text, step = recall, "recall"
